@@ -1,0 +1,329 @@
+/*
+ * Split virtqueue, driver side (virtio 1.2, 2.7). See virtq.h for the contract.
+ *
+ *   free list   private slot[].next, head free_head (never the shared table:
+ *               the device must not be able to steer our bookkeeping)
+ *   add         descriptors (or one indirect table) -> avail ring entry ->
+ *               producer barrier -> avail->idx
+ *   kick        sync barrier -> avail_event or VIRTQ_USED_F_NO_NOTIFY
+ *   get         used->idx -> consumer barrier -> entry -> validate -> chain
+ *               back to the free list -> token
+ *
+ * Ring indices and entries shared with the device are read and written with
+ * single aligned accesses (ring_load / ring_store): the device may access them
+ * at any moment, and an index assembled from two halves can be seen torn.
+ */
+#include "drivers/virtio/virtq.h"
+
+#include "arch/x86_64/barrier.h"
+
+#ifdef QUILL_HOST
+#include <errno.h>
+#else
+#include "kernel/errno.h"
+#endif
+
+#define ring_load16(p) __atomic_load_n((p), __ATOMIC_RELAXED)
+#define ring_load32(p) __atomic_load_n((p), __ATOMIC_RELAXED)
+#define ring_store16(p, v) __atomic_store_n((p), (uint16_t)(v), __ATOMIC_RELAXED)
+
+#define VIRTQ_USED_ALIGN_OURS 64 /* used ring on its own cache line: the device writes it */
+
+static size_t align_up(size_t x, size_t a)
+{
+	return (x + a - 1) & ~(a - 1);
+}
+
+size_t virtq_avail_offset(uint16_t size)
+{
+	return (size_t)size * sizeof(struct virtq_desc);
+}
+
+size_t virtq_used_offset(uint16_t size)
+{
+	/* flags, idx, ring[size], used_event */
+	size_t avail_end = virtq_avail_offset(size) + 4 + 2 * (size_t)size + 2;
+	return align_up(avail_end, VIRTQ_USED_ALIGN_OURS);
+}
+
+static size_t virtq_indirect_offset(uint16_t size)
+{
+	/* flags, idx, ring[size], avail_event */
+	size_t used_end = virtq_used_offset(size) + 4 + 8 * (size_t)size + 2;
+	return align_up(used_end, VIRTQ_DESC_ALIGN);
+}
+
+size_t virtq_ring_bytes(uint16_t size, uint16_t ind_max)
+{
+	return virtq_indirect_offset(size) + (size_t)size * ind_max * sizeof(struct virtq_desc);
+}
+
+size_t virtq_priv_bytes(uint16_t size)
+{
+	return (size_t)size * sizeof(struct virtq_slot);
+}
+
+static uint16_t *virtq_used_event(struct virtq *vq)
+{
+	return &vq->avail->ring[vq->size];
+}
+
+static uint16_t *virtq_avail_event(struct virtq *vq)
+{
+	return (uint16_t *)&vq->used->ring[vq->size];
+}
+
+int virtq_init(struct virtq *vq, uint16_t size, void *ring, void *priv, uint16_t ind_max,
+	       bool event_idx)
+{
+	if (size == 0 || (size & (size - 1)) || size > VIRTQ_MAX_SIZE)
+		return -EINVAL;
+	if (ind_max == 1 || ind_max > VIRTQ_IND_MAX)
+		return -EINVAL;
+	if (!ring || ((uintptr_t)ring & (VIRTQ_DESC_ALIGN - 1)) || !priv)
+		return -EINVAL;
+	char *base = ring;
+	vq->desc = (struct virtq_desc *)base;
+	vq->avail = (struct virtq_avail *)(base + virtq_avail_offset(size));
+	vq->used = (struct virtq_used *)(base + virtq_used_offset(size));
+	vq->indirect = ind_max ? (struct virtq_desc *)(base + virtq_indirect_offset(size)) : NULL;
+	vq->slot = priv;
+	vq->size = size;
+	vq->ind_max = ind_max;
+	vq->free_head = 0;
+	vq->num_free = size;
+	vq->avail_idx = 0;
+	vq->kicked_idx = 0;
+	vq->last_used = 0;
+	vq->inflight = 0;
+	vq->avail_flags = 0;
+	vq->event_idx = event_idx;
+	vq->broken = false;
+	vq->why = NULL;
+	vq->added = 0;
+	vq->scan = 0;
+	for (uint32_t i = 0; i < size; i++) {
+		vq->slot[i].token = NULL;
+		vq->slot[i].wlen = 0;
+		vq->slot[i].next = (uint16_t)(i + 1); /* the last one's link is never followed */
+		vq->slot[i].ndesc = 0;
+	}
+	ring_store16(&vq->avail->flags, 0);
+	ring_store16(&vq->avail->idx, 0);
+	ring_store16(virtq_used_event(vq), 0);
+	return 0;
+}
+
+int virtq_peek_head(const struct virtq *vq)
+{
+	return vq->num_free ? vq->free_head : -ENOSPC;
+}
+
+unsigned virtq_cost(const struct virtq *vq, unsigned n)
+{
+	return (vq->ind_max && n > 1 && n <= vq->ind_max) ? 1 : n;
+}
+
+static void virtq_fill(struct virtq_desc *d, const struct virtq_buf *b, bool writable)
+{
+	d->addr = b->addr;
+	d->len = b->len;
+	d->flags = writable ? VIRTQ_DESC_F_WRITE : 0;
+}
+
+int virtq_add(struct virtq *vq, const struct virtq_buf *bufs, unsigned nout, unsigned nin,
+	      void *token)
+{
+	unsigned n = nout + nin;
+	if (vq->broken)
+		return -ENODEV;
+	if (n == 0 || !token || n > vq->size)
+		return -EINVAL;
+	uint64_t wlen = 0;
+	for (unsigned i = nout; i < n; i++)
+		wlen += bufs[i].len;
+	if (wlen > UINT32_MAX)
+		return -EINVAL;
+
+	unsigned cost = virtq_cost(vq, n);
+	if (cost > vq->num_free)
+		return -ENOSPC;
+	uint16_t head = vq->free_head;
+	struct virtq_slot *hs = &vq->slot[head];
+
+	if (cost == 1 && n > 1) {
+		/* One ring slot; the chain lives in this head's own indirect table. */
+		struct virtq_desc *t = vq->indirect + (size_t)head * vq->ind_max;
+		for (unsigned i = 0; i < n; i++) {
+			virtq_fill(&t[i], &bufs[i], i >= nout);
+			if (i + 1 < n) {
+				t[i].flags |= VIRTQ_DESC_F_NEXT;
+				t[i].next = (uint16_t)(i + 1);
+			}
+		}
+		struct virtq_desc *d = &vq->desc[head];
+		d->addr = (uint64_t)(uintptr_t)t;
+		d->len = n * (uint32_t)sizeof(struct virtq_desc);
+		d->flags = VIRTQ_DESC_F_INDIRECT;
+		vq->free_head = hs->next;
+	} else {
+		uint16_t i = head, last = head;
+		for (unsigned k = 0; k < n; k++) {
+			struct virtq_desc *d = &vq->desc[i];
+			virtq_fill(d, &bufs[k], k >= nout);
+			if (k + 1 < n) {
+				d->flags |= VIRTQ_DESC_F_NEXT;
+				d->next = vq->slot[i].next;
+			}
+			last = i;
+			i = vq->slot[i].next;
+		}
+		vq->free_head = vq->slot[last].next;
+	}
+	vq->num_free -= cost;
+	hs->token = token;
+	hs->ndesc = (uint16_t)cost;
+	hs->wlen = (uint32_t)wlen;
+	vq->inflight++;
+
+	ring_store16(&vq->avail->ring[vq->avail_idx & (vq->size - 1)], head);
+	/*
+	 * Descriptors and the ring entry before the index that publishes them;
+	 * pairs with the device's read barrier between reading avail->idx and
+	 * reading the entries (2.7.13).
+	 */
+	barrier_producer();
+	vq->avail_idx++;
+	ring_store16(&vq->avail->idx, vq->avail_idx);
+	vq->added++;
+	return head;
+}
+
+bool virtq_kick_prepare(struct virtq *vq)
+{
+	uint16_t old = vq->kicked_idx, new = vq->avail_idx;
+	uint32_t added = vq->added;
+	vq->kicked_idx = new;
+	vq->added = 0;
+	if (added == 0 || vq->broken)
+		return false;
+	/* Past 2^15 the 16-bit window of need_event is ambiguous: just kick. */
+	if (added >= 0x8000)
+		return true;
+	/*
+	 * Our store of avail->idx before our load of avail_event / used->flags;
+	 * pairs with the device's store of avail_event (or flags) followed by its
+	 * re-read of avail->idx, so one of us sees the other (2.7.10, 2.7.13.4).
+	 */
+	barrier_sync();
+	if (vq->event_idx)
+		return virtq_need_event(ring_load16(virtq_avail_event(vq)), new, old);
+	return !(ring_load16(&vq->used->flags) & VIRTQ_USED_F_NO_NOTIFY);
+}
+
+void virtq_break(struct virtq *vq, const char *why)
+{
+	if (!vq->broken) {
+		vq->broken = true;
+		vq->why = why;
+	}
+}
+
+bool virtq_pending(const struct virtq *vq)
+{
+	return !vq->broken && ring_load16(&vq->used->idx) != vq->last_used;
+}
+
+void *virtq_get(struct virtq *vq, uint32_t *len)
+{
+	if (vq->broken)
+		return NULL;
+	uint16_t used_idx = ring_load16(&vq->used->idx);
+	if (used_idx == vq->last_used)
+		return NULL;
+	if ((uint16_t)(used_idx - vq->last_used) > vq->inflight) {
+		virtq_break(vq, "used->idx ahead of outstanding chains");
+		return NULL;
+	}
+	/*
+	 * The read of used->idx before the reads of the entries it covers; pairs
+	 * with the device's write barrier before it advances used->idx.
+	 */
+	barrier_consumer();
+	struct virtq_used_elem *e = &vq->used->ring[vq->last_used & (vq->size - 1)];
+	uint32_t id = ring_load32(&e->id);
+	uint32_t l = ring_load32(&e->len);
+	if (id >= vq->size) {
+		virtq_break(vq, "used id out of range");
+		return NULL;
+	}
+	struct virtq_slot *hs = &vq->slot[id];
+	if (!hs->token) {
+		virtq_break(vq, "used id not an outstanding head (or completed twice)");
+		return NULL;
+	}
+	if (l > hs->wlen) {
+		virtq_break(vq, "used length beyond the chain's writable bytes");
+		return NULL;
+	}
+	vq->last_used++;
+	void *token = hs->token;
+	/* Chain back onto the free list, following our private links. */
+	uint16_t tail = (uint16_t)id;
+	for (unsigned k = 1; k < hs->ndesc; k++)
+		tail = vq->slot[tail].next;
+	vq->slot[tail].next = vq->free_head;
+	vq->free_head = (uint16_t)id;
+	vq->num_free += hs->ndesc;
+	hs->token = NULL;
+	hs->ndesc = 0;
+	hs->wlen = 0;
+	vq->inflight--;
+	*len = l;
+	return token;
+}
+
+void virtq_disable_cb(struct virtq *vq)
+{
+	if (vq->avail_flags & VIRTQ_AVAIL_F_NO_INTERRUPT)
+		return;
+	vq->avail_flags |= VIRTQ_AVAIL_F_NO_INTERRUPT;
+	/*
+	 * With event-idx the flag means nothing to the device (2.7.10): it
+	 * interrupts only when used->idx passes used_event, which we leave behind.
+	 */
+	if (!vq->event_idx)
+		ring_store16(&vq->avail->flags, vq->avail_flags);
+}
+
+bool virtq_enable_cb(struct virtq *vq)
+{
+	vq->avail_flags &= (uint16_t)~VIRTQ_AVAIL_F_NO_INTERRUPT;
+	if (vq->event_idx)
+		ring_store16(virtq_used_event(vq), vq->last_used);
+	else
+		ring_store16(&vq->avail->flags, vq->avail_flags);
+	/*
+	 * The store re-arming interrupts before the load of used->idx; pairs with
+	 * the device's store of used->idx followed by its load of used_event (or
+	 * flags): either it interrupts, or we see the new entries here.
+	 */
+	barrier_sync();
+	return virtq_pending(vq);
+}
+
+void *virtq_detach(struct virtq *vq)
+{
+	for (; vq->scan < vq->size && vq->inflight; vq->scan++) {
+		struct virtq_slot *s = &vq->slot[vq->scan];
+		if (!s->token)
+			continue;
+		void *token = s->token;
+		s->token = NULL;
+		/* Descriptors stay off the free list: a broken queue is not reused. */
+		s->ndesc = 0;
+		vq->inflight--;
+		return token;
+	}
+	return NULL;
+}

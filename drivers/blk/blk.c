@@ -1,0 +1,171 @@
+/*
+ * The device-independent half of the block interface: argument checks,
+ * synchronous wrappers and the device registry. Built into the kernel and,
+ * unchanged, into host programs (it needs only string-free C).
+ */
+#include "blk.h"
+
+#ifdef QUILL_HOST
+#include <errno.h>
+#else
+#include "../../kernel/errno.h"
+#endif
+
+#define BLK_MAX_DEVS 16
+
+static struct blk_dev *blk_devs[BLK_MAX_DEVS];
+static unsigned blk_ndevs;
+
+int blk_check(const struct blk_dev *dev, const struct blk_req *req)
+{
+	if (dev->broken)
+		return -ENODEV;
+	switch (req->op) {
+	case BLK_OP_FLUSH:
+		return 0;
+	case BLK_OP_GET_ID:
+		if (!(dev->flags & BLK_F_GET_ID))
+			return -EOPNOTSUPP;
+		if (!req->buf || req->len == 0)
+			return -EINVAL;
+		return 0;
+	case BLK_OP_READ:
+	case BLK_OP_WRITE:
+		if (!req->buf || ((uintptr_t)req->buf & (BLK_SECTOR_SIZE - 1)))
+			return -EINVAL;
+		break;
+	case BLK_OP_DISCARD:
+		if (!(dev->flags & BLK_F_DISCARD))
+			return -EOPNOTSUPP;
+		break;
+	case BLK_OP_WRITE_ZEROES:
+		if (!(dev->flags & BLK_F_WRITE_ZEROES))
+			return -EOPNOTSUPP;
+		break;
+	default:
+		return -EINVAL;
+	}
+	if (req->op != BLK_OP_READ && (dev->flags & BLK_F_RO))
+		return -EROFS;
+	if (req->len == 0 || req->len % dev->lbs != 0)
+		return -EINVAL;
+	if (((req->sector << BLK_SECTOR_SHIFT) % dev->lbs) != 0)
+		return -EINVAL;
+	uint64_t nsect = req->len >> BLK_SECTOR_SHIFT;
+	if (req->sector >= dev->capacity || nsect > dev->capacity - req->sector)
+		return -ERANGE;
+	return 0;
+}
+
+int blk_submit(struct blk_dev *dev, struct blk_req *req)
+{
+	int err = blk_check(dev, req);
+	if (err)
+		return err;
+	req->status = 0;
+	return dev->ops->submit(dev, req);
+}
+
+void blk_kick(struct blk_dev *dev)
+{
+	dev->ops->kick(dev);
+}
+
+/* A synchronous request marks its completion by clearing its own ctx. */
+static void blk_sync_done(struct blk_req *req)
+{
+	req->ctx = 0;
+}
+
+static bool blk_sync_completed(struct blk_req *req)
+{
+	return *(void *volatile *)&req->ctx == 0;
+}
+
+int blk_sync(struct blk_dev *dev, struct blk_req *req)
+{
+	req->done = blk_sync_done;
+	req->ctx = req;
+	int err = blk_submit(dev, req);
+	if (err)
+		return err;
+	blk_kick(dev);
+	while (!blk_sync_completed(req)) {
+		err = dev->ops->wait(dev);
+		if (err && !blk_sync_completed(req))
+			return err;
+	}
+	return req->status;
+}
+
+int blk_read(struct blk_dev *dev, uint64_t sector, void *buf, uint32_t len)
+{
+	struct blk_req r;
+	blk_req_init(&r, BLK_OP_READ, sector, buf, len, 0, 0);
+	return blk_sync(dev, &r);
+}
+
+int blk_write(struct blk_dev *dev, uint64_t sector, const void *buf, uint32_t len)
+{
+	struct blk_req r;
+	blk_req_init(&r, BLK_OP_WRITE, sector, (void *)buf, len, 0, 0);
+	return blk_sync(dev, &r);
+}
+
+int blk_flush(struct blk_dev *dev)
+{
+	struct blk_req r;
+	blk_req_init(&r, BLK_OP_FLUSH, 0, 0, 0, 0, 0);
+	return blk_sync(dev, &r);
+}
+
+int blk_register(struct blk_dev *dev)
+{
+	if (blk_ndevs >= BLK_MAX_DEVS)
+		return -ENOSPC;
+	blk_devs[blk_ndevs++] = dev;
+	return 0;
+}
+
+static int blk_name_eq(const char *a, const char *b)
+{
+	while (*a && *a == *b) {
+		a++;
+		b++;
+	}
+	return *a == *b;
+}
+
+struct blk_dev *blk_get(const char *name)
+{
+	for (unsigned i = 0; i < blk_ndevs; i++)
+		if (blk_name_eq(blk_devs[i]->name, name))
+			return blk_devs[i];
+	return 0;
+}
+
+struct blk_dev *blk_get_index(unsigned i)
+{
+	return i < blk_ndevs ? blk_devs[i] : 0;
+}
+
+unsigned blk_count(void)
+{
+	return blk_ndevs;
+}
+
+const char *blk_strerror(int err)
+{
+	switch (err) {
+	case 0: return "ok";
+	case -EIO: return "I/O error";
+	case -EOPNOTSUPP: return "unsupported";
+	case -EROFS: return "read-only device";
+	case -ENODEV: return "device failure";
+	case -EINVAL: return "invalid request";
+	case -ERANGE: return "beyond end of device";
+	case -ETIMEDOUT: return "timed out";
+	case -ENOMEM: return "out of memory";
+	default: return "error";
+	}
+}

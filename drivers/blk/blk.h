@@ -1,0 +1,155 @@
+/*
+ * The block interface: the contract between block devices (virtio-blk in the
+ * kernel; RAM, file and crash-simulating devices on the host) and their users
+ * (quillfs, the tests, the benchmarks). Freestanding: stdint only, so host
+ * programs include it as is.
+ *
+ * Units: `sector` is always in 512-byte units, whatever the device's logical
+ * block size; byte counts and sectors must be multiples of the logical block
+ * size (dev->lbs) and buffers aligned to 512 bytes.
+ *
+ * Asynchronous requests:
+ *   - The caller fills a struct blk_req (blk_req_init() helps) and calls
+ *     blk_submit(). The request then belongs to the device until its done()
+ *     callback runs; the caller MUST NOT touch it or its buffers before then.
+ *   - blk_submit() never blocks and never allocates. When the device's ring is
+ *     full the request waits in the device's software queue, in order.
+ *   - blk_submit() returns 0 (done() will be called exactly once, later, never
+ *     from inside blk_submit) or a negative error when the request is rejected
+ *     before reaching the device (done() is then NOT called):
+ *       -EINVAL     bad op, length 0 or not a multiple of the block size,
+ *                   misaligned buffer
+ *       -ERANGE     any part beyond the device's capacity
+ *       -EROFS      write, discard or write-zeroes on a read-only device
+ *       -EOPNOTSUPP op the device did not offer (discard, write-zeroes, id)
+ *       -ENODEV     the device is broken (misbehaved or needs a reset)
+ *   - Submission batching: the device may defer the notification until
+ *     blk_kick(); a caller that submits several requests calls blk_kick()
+ *     once after the last. Until then requests may sit unannounced.
+ *   - done(req) runs from the completion path (interrupt or poll context in
+ *     the kernel: it MUST NOT sleep, but it MAY call blk_submit()). req->status
+ *     holds 0 or:
+ *       -EIO        the device reported an I/O error
+ *       -EOPNOTSUPP the device reported the request unsupported
+ *       -ENODEV     the device failed (broken, reset, watchdog); the request
+ *                   may or may not have reached the medium
+ *   - Completion order is arbitrary. A completed write is NOT durable until a
+ *     FLUSH submitted after its completion has itself completed (virtio 1.2,
+ *     5.2.6.2); there is no FUA.
+ *
+ * Synchronous helpers (blk_read/blk_write/blk_flush) submit, kick and sleep
+ * in dev->ops->wait() until their request completes; they return its status.
+ */
+#ifndef DRIVERS_BLK_BLK_H
+#define DRIVERS_BLK_BLK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define BLK_SECTOR_SIZE 512u
+#define BLK_SECTOR_SHIFT 9
+
+enum blk_op {
+	BLK_OP_READ = 0,
+	BLK_OP_WRITE = 1,
+	BLK_OP_FLUSH = 2,
+	BLK_OP_DISCARD = 3,
+	BLK_OP_WRITE_ZEROES = 4,
+	BLK_OP_GET_ID = 5, /* reads up to 20 bytes of device serial into buf */
+};
+
+struct blk_req;
+typedef void (*blk_done_fn)(struct blk_req *req);
+
+struct blk_req {
+	/* Filled by the caller. */
+	uint8_t op;          /* enum blk_op */
+	uint64_t sector;     /* 512-byte units */
+	void *buf;           /* data (identity-mapped: virtual == physical) */
+	uint32_t len;        /* bytes; 0 for FLUSH */
+	blk_done_fn done;
+	void *ctx;           /* caller's, untouched by the device */
+	/* Set by the device before done(). */
+	int status;
+	/* Device-private from blk_submit() until done(). */
+	struct blk_req *next;
+	uint64_t submit_tsc;
+	uint32_t drv[4];
+};
+
+enum {
+	BLK_F_RO = 1u << 0,
+	BLK_F_FLUSH = 1u << 1,        /* volatile write cache: FLUSH needed for durability */
+	BLK_F_DISCARD = 1u << 2,
+	BLK_F_WRITE_ZEROES = 1u << 3,
+	BLK_F_GET_ID = 1u << 4,
+};
+
+struct blk_stats {
+	uint64_t reads, writes, flushes, discards, write_zeroes;
+	uint64_t read_bytes, write_bytes;
+	uint64_t errors;
+	uint64_t kicks, irqs, completions;
+};
+
+struct blk_dev;
+
+struct blk_dev_ops {
+	/* Validated by blk_submit() before this is called; same contract otherwise. */
+	int (*submit)(struct blk_dev *dev, struct blk_req *req);
+	/* Announce submitted requests to the device (one notification per batch). */
+	void (*kick)(struct blk_dev *dev);
+	/*
+	 * Make progress: sleep (or spin, or run a simulation) until at least one
+	 * completion callback has run or the device can make no progress.
+	 * Returns 0, or -ENODEV when nothing is outstanding that could complete.
+	 */
+	int (*wait)(struct blk_dev *dev);
+};
+
+struct blk_dev {
+	char name[8];          /* "vda", "ram0" */
+	uint64_t capacity;     /* in 512-byte sectors */
+	uint32_t lbs;          /* logical block size, bytes (512 or 4096 ...) */
+	uint32_t pbs;          /* physical block size, bytes */
+	uint32_t flags;        /* BLK_F_* */
+	uint32_t max_req_bytes; /* largest read/write the device takes in one request */
+	uint32_t inflight;     /* submitted, not completed */
+	bool broken;
+	const struct blk_dev_ops *ops;
+	void *priv;
+	struct blk_stats stats;
+};
+
+static inline void blk_req_init(struct blk_req *r, enum blk_op op, uint64_t sector,
+				void *buf, uint32_t len, blk_done_fn done, void *ctx)
+{
+	r->op = (uint8_t)op;
+	r->sector = sector;
+	r->buf = buf;
+	r->len = len;
+	r->done = done;
+	r->ctx = ctx;
+	r->status = 0;
+	r->next = 0;
+}
+
+/* Check req against dev (see the error list above); 0 when acceptable. */
+int blk_check(const struct blk_dev *dev, const struct blk_req *req);
+int blk_submit(struct blk_dev *dev, struct blk_req *req);
+void blk_kick(struct blk_dev *dev);
+int blk_read(struct blk_dev *dev, uint64_t sector, void *buf, uint32_t len);
+int blk_write(struct blk_dev *dev, uint64_t sector, const void *buf, uint32_t len);
+int blk_flush(struct blk_dev *dev);
+/* Submit req, kick and wait for it; returns its status. */
+int blk_sync(struct blk_dev *dev, struct blk_req *req);
+
+/* Registry of devices found at boot (kernel), by index or name. */
+int blk_register(struct blk_dev *dev);
+struct blk_dev *blk_get(const char *name);
+struct blk_dev *blk_get_index(unsigned i);
+unsigned blk_count(void);
+const char *blk_strerror(int err);
+
+#endif

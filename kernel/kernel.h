@@ -51,6 +51,7 @@ size_t strnlen(const char *s, size_t max);
 int strcmp(const char *a, const char *b);
 int strncmp(const char *a, const char *b, size_t n);
 char *strchr(const char *s, int c);
+void *memchr(const void *s, int c, size_t n);
 
 /* ---- printf.c ---- */
 int vsnprintf(char *buf, size_t size, const char *fmt, va_list ap);

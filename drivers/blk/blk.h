@@ -108,8 +108,16 @@ struct blk_dev_ops {
 	int (*wait)(struct blk_dev *dev);
 };
 
+/* How ops->wait() waits for completions; a caller may change it between requests. */
+enum blk_wait_mode {
+	BLK_WAIT_IRQ = 0,    /* sleep in hlt until the completion interrupt */
+	BLK_WAIT_POLL = 1,   /* spin on the completion ring, interrupts suppressed */
+	BLK_WAIT_HYBRID = 2, /* spin briefly, then arm the interrupt and sleep */
+};
+
 struct blk_dev {
 	char name[8];          /* "vda", "ram0" */
+	uint8_t wait_mode;     /* enum blk_wait_mode */
 	uint64_t capacity;     /* in 512-byte sectors */
 	uint32_t lbs;          /* logical block size, bytes (512 or 4096 ...) */
 	uint32_t pbs;          /* physical block size, bytes */

@@ -1,0 +1,271 @@
+/*
+ * File-level benchmarks on quillfs. They work inside /bench on the disk's
+ * file system (made first when the disk holds none; a disk that holds one is
+ * used as it is, and only /bench is touched).
+ *
+ *   smallfiles  bs-sized overwrites at random offsets of `files` files,
+ *               fsync after every `fsync_every` writes (0: never)
+ *   append      bs-sized appends to one log file, fsync after each
+ *   create      create a file, write bs, close; fsync every `fsync_every`
+ *   fill        fill the file system to fill_pct% with other files first,
+ *               then run smallfiles (where cleaning starts to cost)
+ *
+ * Latency is per operation, including the fsync it triggered. A figure is
+ * "durable" when every acknowledged write was covered by a completed FLUSH
+ * (fsync after each); otherwise it is volatile and the run ends with an
+ * untimed sync. dev_ios/dev_bytes count what reached the device; wa is
+ * device bytes written per file byte written.
+ */
+#include "arch/x86_64/arch.h"
+#include "drivers/blk/blk.h"
+#include "fs/fs.h"
+#include "kernel/bench.h"
+#include "kernel/hist.h"
+#include "kernel/kernel.h"
+#include "kernel/rng.h"
+
+#define BENCH_DIR "/bench"
+#define BENCH_FILE_BYTES (256u << 10) /* each smallfiles file */
+
+struct fs_run {
+	const struct bench_spec *s;
+	struct qfs *fs;
+	struct rng rng;
+	struct hist *lat;
+	uint8_t *buf;
+	uint64_t ios, bytes;
+	int err;
+};
+
+static int fs_mount_for_bench(struct blk_dev *dev, struct qfs **fs)
+{
+	if (qfs_probe(dev) != 0) {
+		printf("bench: %s holds no quillfs; making one\n", dev->name);
+		int err = qfs_format(dev, NULL);
+		if (err)
+			return err;
+	}
+	int err = qfs_mount(dev, NULL, fs);
+	if (err)
+		return err;
+	err = qfs_mkdir(*fs, BENCH_DIR);
+	return err == -EEXIST ? 0 : err;
+}
+
+static void file_name(char *buf, size_t n, const char *kind, uint64_t i)
+{
+	snprintf(buf, n, BENCH_DIR "/%s%llu", kind, (unsigned long long)i);
+}
+
+static bool fs_more(const struct fs_run *r, uint64_t deadline)
+{
+	if (r->err)
+		return false;
+	return r->s->ios ? r->ios < r->s->ios : rdtsc() < deadline;
+}
+
+/* Overwrite workload over `files` files of BENCH_FILE_BYTES each. */
+static void fs_smallfiles(struct fs_run *r, uint64_t deadline)
+{
+	const struct bench_spec *s = r->s;
+	struct qfs_file **fh = kzalloc(sizeof(*fh) * s->files);
+	if (!fh) {
+		r->err = -ENOMEM;
+		return;
+	}
+	char name[64];
+	uint32_t blocks_per_file = BENCH_FILE_BYTES / s->bs ? BENCH_FILE_BYTES / s->bs : 1;
+	for (uint32_t i = 0; i < s->files && !r->err; i++) {
+		file_name(name, sizeof(name), "f", i);
+		r->err = qfs_open(r->fs, name, QFS_O_CREAT, &fh[i]);
+	}
+	if (!r->err)
+		r->err = qfs_sync(r->fs); /* the files exist before the clock starts */
+	uint64_t since_fsync = 0;
+	while (fs_more(r, deadline)) {
+		uint32_t f = (uint32_t)rng_below(&r->rng, s->files);
+		uint64_t off = rng_below(&r->rng, blocks_per_file) * s->bs;
+		uint64_t t0 = rdtsc();
+		int64_t n = qfs_write(fh[f], off, r->buf, s->bs);
+		if (n != (int64_t)s->bs) {
+			r->err = n < 0 ? (int)n : -EIO;
+			break;
+		}
+		if (s->fsync_every && ++since_fsync >= s->fsync_every) {
+			since_fsync = 0;
+			r->err = qfs_fsync(fh[f]);
+		}
+		hist_add(r->lat, rdtsc() - t0);
+		r->ios++;
+		r->bytes += s->bs;
+	}
+	for (uint32_t i = 0; i < s->files; i++)
+		if (fh[i])
+			qfs_close(fh[i]);
+	kfree(fh);
+}
+
+static void fs_append(struct fs_run *r, uint64_t deadline)
+{
+	struct qfs_file *f;
+	qfs_unlink(r->fs, BENCH_DIR "/log");
+	r->err = qfs_open(r->fs, BENCH_DIR "/log", QFS_O_CREAT, &f);
+	if (r->err)
+		return;
+	uint64_t off = 0;
+	while (fs_more(r, deadline)) {
+		uint64_t t0 = rdtsc();
+		int64_t n = qfs_write(f, off, r->buf, r->s->bs);
+		if (n != (int64_t)r->s->bs) {
+			r->err = n < 0 ? (int)n : -EIO;
+			break;
+		}
+		r->err = qfs_fsync(f);
+		hist_add(r->lat, rdtsc() - t0);
+		off += r->s->bs;
+		r->ios++;
+		r->bytes += r->s->bs;
+	}
+	qfs_close(f);
+}
+
+static void fs_create(struct fs_run *r, uint64_t deadline)
+{
+	char name[64];
+	uint64_t since_fsync = 0;
+	while (fs_more(r, deadline)) {
+		file_name(name, sizeof(name), "c", r->ios);
+		uint64_t t0 = rdtsc();
+		struct qfs_file *f;
+		qfs_unlink(r->fs, name);
+		r->err = qfs_open(r->fs, name, QFS_O_CREAT | QFS_O_TRUNC, &f);
+		if (r->err)
+			break;
+		int64_t n = qfs_write(f, 0, r->buf, r->s->bs);
+		if (n != (int64_t)r->s->bs)
+			r->err = n < 0 ? (int)n : -EIO;
+		if (!r->err && r->s->fsync_every && ++since_fsync >= r->s->fsync_every) {
+			since_fsync = 0;
+			r->err = qfs_fsync(f);
+		}
+		qfs_close(f);
+		hist_add(r->lat, rdtsc() - t0);
+		r->ios++;
+		r->bytes += r->s->bs;
+	}
+}
+
+/* Fill to fill_pct% with 1 MiB ballast files (untimed). */
+static int fs_fill(struct fs_run *r)
+{
+	struct qfs_statfs st;
+	int err = qfs_statfs(r->fs, &st);
+	if (err)
+		return err;
+	uint64_t want_used = st.total_blocks * r->s->fill_pct / 100;
+	uint64_t used = st.total_blocks - st.free_blocks;
+	uint64_t workload = (uint64_t)r->s->files * BENCH_FILE_BYTES / st.block_size;
+	char name[64];
+	for (uint64_t i = 0; used + workload < want_used; i++) {
+		file_name(name, sizeof(name), "ballast", i);
+		struct qfs_file *f;
+		err = qfs_open(r->fs, name, QFS_O_CREAT | QFS_O_TRUNC, &f);
+		if (err)
+			return err;
+		for (uint64_t off = 0; off < (1u << 20) && !err; off += r->s->bs) {
+			int64_t n = qfs_write(f, off, r->buf, r->s->bs);
+			if (n < 0)
+				err = (int)n;
+		}
+		qfs_close(f);
+		if (err)
+			return err;
+		if (i % 16 == 15 && (err = qfs_sync(r->fs)))
+			return err;
+		if ((err = qfs_statfs(r->fs, &st)))
+			return err;
+		used = st.total_blocks - st.free_blocks;
+	}
+	return qfs_sync(r->fs);
+}
+
+int bench_run_fs(const struct bench_spec *s, struct blk_dev *dev)
+{
+	struct fs_run r = {.s = s};
+	rng_seed(&r.rng, s->seed);
+	r.lat = kzalloc(sizeof(*r.lat));
+	r.buf = kmalloc(s->bs);
+	if (!r.lat || !r.buf) {
+		kfree(r.lat);
+		kfree(r.buf);
+		return -ENOMEM;
+	}
+	for (uint32_t i = 0; i < s->bs; i++)
+		r.buf[i] = (uint8_t)(i * 7 + 1);
+	int err = fs_mount_for_bench(dev, &r.fs);
+	if (err) {
+		printf("bench %s: cannot mount quillfs on %s: %s\n", s->name, dev->name, blk_strerror(err));
+		goto out;
+	}
+	if (s->op == BENCH_FS_FILL && (err = fs_fill(&r))) {
+		printf("bench %s: filling to %u%% failed: %d\n", s->name, s->fill_pct, err);
+		goto out_unmount;
+	}
+
+	dev->wait_mode = s->mode;
+	struct qfs_statfs st0, st1;
+	qfs_statfs(r.fs, &st0);
+	struct blk_stats d0 = dev->stats;
+	uint64_t idle0 = event_idle_ticks();
+	uint64_t t0 = rdtsc();
+	uint64_t deadline = t0 + ns_to_tsc(s->time_ms * 1000000ull);
+	switch (s->op) {
+	case BENCH_FS_APPEND: fs_append(&r, deadline); break;
+	case BENCH_FS_CREATE: fs_create(&r, deadline); break;
+	default: fs_smallfiles(&r, deadline); break;
+	}
+	uint64_t ticks = rdtsc() - t0;
+	uint64_t idle = event_idle_ticks() - idle0;
+	bool durable = s->op == BENCH_FS_APPEND || s->fsync_every == 1;
+	if (!r.err && !durable)
+		r.err = qfs_sync(r.fs); /* untimed: leave the disk consistent */
+	qfs_statfs(r.fs, &st1);
+	dev->wait_mode = BLK_WAIT_IRQ;
+
+	uint64_t dev_ios = (dev->stats.reads - d0.reads) + (dev->stats.writes - d0.writes) +
+			   (dev->stats.flushes - d0.flushes);
+	uint64_t dev_bytes = (dev->stats.write_bytes - d0.write_bytes);
+	uint64_t wa_x100 = r.bytes ? dev_bytes * 100 / r.bytes : 0;
+	char extra[200];
+	snprintf(extra, sizeof(extra),
+		 "dev_ios=%llu dev_bytes=%llu wa=%llu.%02llu durable=%d wce=%d fsync_every=%u files=%u%s%s",
+		 (unsigned long long)dev_ios, (unsigned long long)dev_bytes, (unsigned long long)(wa_x100 / 100),
+		 (unsigned long long)(wa_x100 % 100), durable, (dev->flags & BLK_F_FLUSH) ? 1 : 0,
+		 s->fsync_every, s->files, r.err ? " first_error=" : "", r.err ? blk_strerror(r.err) : "");
+	if (s->op == BENCH_FS_FILL) {
+		size_t len = strlen(extra);
+		uint64_t used_pct = st1.total_blocks ? (st1.total_blocks - st1.free_blocks) * 100 / st1.total_blocks : 0;
+		snprintf(extra + len, sizeof(extra) - len, " fill_pct=%u used_pct=%llu cleaned_segs=%llu", s->fill_pct,
+			 (unsigned long long)used_pct, (unsigned long long)(st1.cleaned_segs - st0.cleaned_segs));
+	}
+	struct bench_result res = {
+		.ios = r.ios,
+		.bytes = r.bytes,
+		.ticks = ticks,
+		.busy_ticks = ticks > idle ? ticks - idle : 0,
+		.errors = r.err ? 1 : 0,
+		.kicks = dev->stats.kicks - d0.kicks,
+		.irqs = dev->stats.irqs - d0.irqs,
+		.lat = r.lat,
+	};
+	bench_report(s, &res, extra);
+	err = r.err;
+out_unmount:;
+	int uerr = qfs_unmount(r.fs);
+	if (!err)
+		err = uerr;
+out:
+	kfree(r.buf);
+	kfree(r.lat);
+	return err;
+}

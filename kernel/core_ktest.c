@@ -139,3 +139,71 @@ KTEST_DEFINE(fault, "fault", true)
 	uint64_t v = *bad;
 	KTEST_FAIL("read of unmapped %p returned %#llx instead of faulting", (void *)bad, (unsigned long long)v);
 }
+
+/* The I/O APIC path: PIT channel 0 (ISA IRQ 0, GSI 2 on PC machines per the MADT) routed to a vector. */
+KTEST(ioapic)
+{
+	bool level, active_low;
+	uint32_t gsi = acpi_isa_irq_to_gsi(0, &level, &active_low);
+	int v = irq_alloc_vector();
+	if (v < 0)
+		KTEST_FAIL("no free vector");
+	irq_test_hits = 0;
+	if (irq_register(v, irq_test_handler, (void *)1))
+		KTEST_FAIL("irq_register(%d) failed", v);
+	if (ioapic_route(gsi, v, level, active_low)) {
+		irq_unregister(v);
+		KTEST_FAIL("ioapic_route(GSI %u) failed: no I/O APIC pin for it", gsi);
+	}
+	/* PIT channel 0, mode 0 (interrupt on terminal count), 1 ms. */
+	outb(0x43, 0x30);
+	outb(0x40, 1193 & 0xff);
+	outb(0x40, 1193 >> 8);
+	uint64_t deadline = time_ns() + 500000000ull;
+	while (irq_test_hits < 1 && time_ns() < deadline)
+		wait_for_interrupt(irq_test_pending, (void *)1);
+	ioapic_mask(gsi, true);
+	irq_unregister(v);
+	if (irq_test_hits < 1)
+		KTEST_FAIL("PIT interrupt through I/O APIC GSI %u never reached vector %d", gsi, v);
+	return 0;
+}
+
+/* RAM is mapped write-back, device windows uncached and reachable anywhere in the physical space. */
+KTEST(paging)
+{
+	if (!paging_is_mapped((uintptr_t)kernel_start) || !paging_is_mapped((uintptr_t)kernel_end - 1))
+		KTEST_FAIL("kernel image not mapped");
+	uint64_t top = 0;
+	for (uint64_t f = frames_alloc(1, PAGE_SIZE); f; f = 0) {
+		top = f;
+		frames_free(f, 1);
+	}
+	if (!top || !paging_is_mapped(top))
+		KTEST_FAIL("an allocated frame %#llx is not mapped", (unsigned long long)top);
+	unsigned bits = paging_phys_bits();
+	uint64_t high = (1ull << (bits - 1)) + 0x1234000; /* far above RAM, below MAXPHYADDR */
+	if (paging_is_mapped(high))
+		KTEST_FAIL("%#llx mapped before map_mmio", (unsigned long long)high);
+	void *p = map_mmio(high, 8192);
+	if (p != (void *)(uintptr_t)high || !paging_is_mapped(high) || !paging_is_mapped(high + 8191))
+		KTEST_FAIL("map_mmio(%#llx) = %p", (unsigned long long)high, p);
+	if (map_mmio(1ull << bits, 4096) != NULL)
+		KTEST_FAIL("map_mmio beyond MAXPHYADDR (%u bits) succeeded", bits);
+	if (map_mmio(UINT64_MAX - 4095, 8192) != NULL)
+		KTEST_FAIL("map_mmio of a wrapping range succeeded");
+	return 0;
+}
+
+/* Named only (test=doublefault): a fault while delivering a fault runs on the IST stack and is reported. */
+KTEST_DEFINE(doublefault, "doublefault", true)
+{
+	printf("doublefault: pointing the stack at unmapped memory and faulting\n");
+	/* #PF on the push; delivering that #PF needs the same dead stack: #DF, on IST1. */
+	__asm__ volatile("movq $0x00007ffdeadbe000, %%rsp\n\t"
+			 "pushq $0"
+			 :
+			 :
+			 : "memory");
+	KTEST_FAIL("still running after the stack was made unusable");
+}

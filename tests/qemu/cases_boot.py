@@ -7,6 +7,8 @@ BOOT_EXPECT = [
     r"^TEST alloc PASS$",
     r"^TEST timer PASS$",
     r"^TEST interrupts PASS$",
+    r"^TEST ioapic PASS$",
+    r"^TEST paging PASS$",
     r"^\d+ passed, 0 failed$",
     r"^quill: exit 0$",
 ]
@@ -33,6 +35,8 @@ CASES = [
                  r"backtrace",
                  r"#1 0x[0-9a-f]+ ktest_run_one",
                  r"^quill: exit 3$"]),
+    dict(name="doublefault-report", cmdline="test=doublefault", expect_exit=3,
+         expect=[r"CPU exception 8: #DF double fault", r"^quill: exit 3$"]),
     dict(name="cmdline-unknown-key", cmdline="bogus=1", expect_exit=2,
          expect=[r"cmdline: unknown key 'bogus'", r"^quill: exit 2$"]),
     dict(name="cmdline-not-key-value", cmdline="test=all justaword", expect_exit=2,

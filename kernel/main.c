@@ -84,10 +84,7 @@ void kmain(uint32_t magic, uint64_t info)
 	tsc_init();
 	irq_enable();
 
-	/* Weak until drivers/drivers.c lands. */
-	extern void drivers_init(void) __attribute__((weak));
-	if (drivers_init)
-		drivers_init();
+	drivers_init();
 
 	int rc = jobs_run();
 	quill_exit(rc);

@@ -1,0 +1,688 @@
+/*
+ * virtio-blk (virtio 1.2, 5.2): the block interface over one split virtqueue.
+ *
+ *   attach    negotiate -> config snapshot -> limits -> interrupts -> queue
+ *             -> DRIVER_OK
+ *   submit    request -> parts (each at most max_part bytes, seg_bytes per
+ *             descriptor, lbs-aligned) -> header, data, status descriptors
+ *             (one indirect slot when negotiated); ring full -> software
+ *             queue, in order, drained as slots free up
+ *   kick      one notification per batch, only if the device wants it
+ *   complete  interrupt (MSI-X vector or INTx) or poll -> drain: disable ->
+ *             get -> status byte -> part done -> request done -> pump the
+ *             software queue -> re-arm -> re-check
+ *   failure   bad ring use, bad status byte, DEVICE_NEEDS_RESET or the
+ *             watchdog: reset the device, fail everything with -ENODEV
+ *
+ * Per-part state lives in two arrays indexed by the descriptor head: what
+ * the device reads and writes (header, discard range, status byte), and the
+ * private token naming the request. Nothing on the submit/complete path
+ * allocates or copies data; interrupts are masked around ring updates
+ * because completions run in the interrupt handler.
+ */
+#include "drivers/blk/virtio_blk.h"
+
+#include "arch/x86_64/arch.h"
+#include "drivers/virtio/virtio.h"
+#include "drivers/virtio/virtq.h"
+#include "kernel/kernel.h"
+
+#define VBLK_MAX_SEGS 32              /* data descriptors per virtio request */
+#define VBLK_SEG_CAP (4u << 20)       /* bytes per descriptor without SIZE_MAX */
+#define VBLK_PART_CAP (4u << 20)      /* bytes per virtio request */
+#define VBLK_DWZ_CAP (1u << 22)       /* sectors per discard/write-zeroes request */
+#define VBLK_TIMEOUT_MS 30000
+#define VBLK_TIMER_TICKS 0x4000000u   /* LAPIC one-shot to wake a sleeping watchdog (~1 s in QEMU) */
+
+/* blk_req.drv[] while the driver owns a request */
+#define VBLK_PARTS 0   /* parts on the ring */
+#define VBLK_ISSUED 1  /* bytes handed to the device so far */
+#define VBLK_ALL 2     /* every part issued */
+
+CMDLINE_KEY(blk_poll, "blk.poll", cmdline_valid_bool,
+	    "1: virtio-blk takes completions by polling the used ring, no interrupts (benchmarks)");
+CMDLINE_KEY(blk_timeout, "blk.timeout_ms", cmdline_valid_uint,
+	    "virtio-blk watchdog: ms without any completion before the device is declared dead (30000)");
+
+/* Device-visible per-part state, one cache line per descriptor head. */
+struct vblk_dma {
+	struct virtio_blk_req_hdr hdr;
+	struct virtio_blk_discard_write_zeroes dwz;
+	uint8_t status;
+	uint8_t pad[31];
+};
+_Static_assert(sizeof(struct vblk_dma) == 64, "vblk_dma size");
+_Static_assert(offsetof(struct vblk_dma, status) == 32, "vblk_dma.status");
+
+struct vblk_tok {
+	struct blk_req *req;
+};
+
+struct vblk {
+	struct blk_dev bd;
+	struct virtio_dev *vd;
+	struct virtq vq;
+	struct vblk_dma *dma;
+	struct vblk_tok *tok;
+	struct blk_req *q_head, *q_tail;        /* waiting for ring space */
+	struct blk_req *defer_head, *defer_tail; /* complete at the next drain */
+	uint32_t seg_bytes, max_segs, max_part;
+	uint32_t max_discard, max_wz;           /* sectors per request */
+	uint64_t completions;                   /* requests finished */
+	uint64_t wait_mark;
+	uint64_t progress_tsc;                  /* last completion, or first submit after idle */
+	uint64_t timeout_tsc;
+	uint64_t timer_until;                   /* the wake-up timer is armed until then */
+	int timer_vector;
+	bool poll;
+	bool draining;
+	struct virtio_blk_config cfg;
+};
+
+static struct vblk *vblk(const struct blk_dev *bd)
+{
+	return bd->priv;
+}
+
+static uint64_t vblk_addr(const void *p)
+{
+	return (uint64_t)(uintptr_t)p; /* identity-mapped */
+}
+
+/* ---- completion ---- */
+
+static void vblk_finish(struct vblk *vb, struct blk_req *req)
+{
+	struct blk_stats *s = &vb->bd.stats;
+	switch (req->op) {
+	case BLK_OP_READ: s->reads++; s->read_bytes += req->len; break;
+	case BLK_OP_WRITE: s->writes++; s->write_bytes += req->len; break;
+	case BLK_OP_FLUSH: s->flushes++; break;
+	case BLK_OP_DISCARD: s->discards++; break;
+	case BLK_OP_WRITE_ZEROES: s->write_zeroes++; break;
+	default: break;
+	}
+	if (req->status)
+		s->errors++;
+	s->completions++;
+	vb->bd.inflight--;
+	vb->completions++;
+	req->done(req);
+}
+
+static void vblk_part_done(struct vblk *vb, struct blk_req *req, int err)
+{
+	if (err && !req->status)
+		req->status = err;
+	if (--req->drv[VBLK_PARTS] == 0 && req->drv[VBLK_ALL])
+		vblk_finish(vb, req);
+}
+
+static void vblk_break(struct vblk *vb, const char *why)
+{
+	if (vb->bd.broken)
+		return;
+	vb->bd.broken = true;
+	vb->vd->broken = true;
+	printf("%s: device broken: %s; failing %u outstanding requests\n", vb->bd.name, why,
+	       vb->bd.inflight);
+	virtq_break(&vb->vq, why);
+	/* Reset so the device lets go of our buffers (best effort), then FAILED. */
+	vb->vd->ops->set_status(vb->vd, 0);
+	vb->vd->ops->set_status(vb->vd, VIRTIO_STATUS_FAILED);
+
+	struct blk_req *r = vb->q_head;
+	vb->q_head = vb->q_tail = NULL;
+	while (r) {
+		struct blk_req *next = r->next;
+		r->drv[VBLK_ALL] = 1;
+		if (r->drv[VBLK_PARTS] == 0) { /* else it ends with its last part below */
+			r->status = -ENODEV;
+			vblk_finish(vb, r);
+		}
+		r = next;
+	}
+	struct vblk_tok *t;
+	while ((t = virtq_detach(&vb->vq))) {
+		struct blk_req *req = t->req;
+		t->req = NULL;
+		vblk_part_done(vb, req, -ENODEV);
+	}
+	r = vb->defer_head;
+	vb->defer_head = vb->defer_tail = NULL;
+	for (; r; r = r->next)
+		vblk_finish(vb, r);
+}
+
+static void vblk_complete(struct vblk *vb, struct vblk_tok *t)
+{
+	unsigned head = (unsigned)(t - vb->tok);
+	struct blk_req *req = t->req;
+	t->req = NULL;
+	switch (vb->dma[head].status) {
+	case VIRTIO_BLK_S_OK:
+		vblk_part_done(vb, req, 0);
+		return;
+	case VIRTIO_BLK_S_IOERR:
+		vblk_part_done(vb, req, -EIO);
+		return;
+	case VIRTIO_BLK_S_UNSUPP:
+		vblk_part_done(vb, req, -EOPNOTSUPP);
+		return;
+	default:
+		vblk_part_done(vb, req, -ENODEV);
+		vblk_break(vb, "status byte neither OK, IOERR nor UNSUPP");
+		return;
+	}
+}
+
+/* ---- submission ---- */
+
+/* Put as many parts of req on the ring as fit; true once every part is out. */
+static bool vblk_issue(struct vblk *vb, struct blk_req *req)
+{
+	struct virtq *vq = &vb->vq;
+	for (;;) {
+		int head = virtq_peek_head(vq);
+		if (head < 0)
+			return false;
+		struct vblk_dma *s = &vb->dma[head];
+		struct virtq_buf b[VBLK_MAX_SEGS + 2];
+		uint32_t off = req->drv[VBLK_ISSUED], part = req->len - off;
+		unsigned nout = 1, nin = 0;
+		s->hdr.reserved = 0;
+		s->hdr.sector = req->sector + (off >> BLK_SECTOR_SHIFT);
+		b[0] = (struct virtq_buf){vblk_addr(&s->hdr), sizeof(s->hdr)};
+		switch (req->op) {
+		case BLK_OP_READ:
+		case BLK_OP_WRITE: {
+			part = MIN(part, vb->max_part);
+			unsigned nseg = (part + vb->seg_bytes - 1) / vb->seg_bytes;
+			if (virtq_cost(vq, nseg + 2) > vq->num_free) {
+				/* Direct descriptors: send what fits now, the rest later. */
+				if (vq->num_free < 3)
+					return false;
+				uint64_t fit = (uint64_t)(vq->num_free - 2) * vb->seg_bytes;
+				part = (uint32_t)ALIGN_DOWN(MIN((uint64_t)part, fit), (uint64_t)vb->bd.lbs);
+				if (!part)
+					return false;
+				nseg = (part + vb->seg_bytes - 1) / vb->seg_bytes;
+			}
+			uint64_t a = vblk_addr(req->buf) + off;
+			for (unsigned i = 0; i < nseg; i++) {
+				uint32_t l = MIN(vb->seg_bytes, part - i * vb->seg_bytes);
+				b[1 + i] = (struct virtq_buf){a + (uint64_t)i * vb->seg_bytes, l};
+			}
+			if (req->op == BLK_OP_WRITE) {
+				s->hdr.type = VIRTIO_BLK_T_OUT;
+				nout += nseg;
+			} else {
+				s->hdr.type = VIRTIO_BLK_T_IN;
+				nin = nseg;
+			}
+			break;
+		}
+		case BLK_OP_FLUSH:
+			s->hdr.type = VIRTIO_BLK_T_FLUSH;
+			s->hdr.sector = 0;
+			break;
+		case BLK_OP_GET_ID:
+			s->hdr.type = VIRTIO_BLK_T_GET_ID;
+			s->hdr.sector = 0;
+			b[1] = (struct virtq_buf){vblk_addr(req->buf), MIN(req->len, VIRTIO_BLK_ID_BYTES)};
+			nin = 1;
+			break;
+		case BLK_OP_DISCARD:
+		case BLK_OP_WRITE_ZEROES: {
+			bool dis = req->op == BLK_OP_DISCARD;
+			uint64_t cap = (uint64_t)(dis ? vb->max_discard : vb->max_wz) << BLK_SECTOR_SHIFT;
+			part = (uint32_t)ALIGN_DOWN(MIN((uint64_t)part, cap), (uint64_t)vb->bd.lbs);
+			s->hdr.type = dis ? VIRTIO_BLK_T_DISCARD : VIRTIO_BLK_T_WRITE_ZEROES;
+			s->hdr.sector = 0;
+			s->dwz.sector = req->sector + (off >> BLK_SECTOR_SHIFT);
+			s->dwz.num_sectors = part >> BLK_SECTOR_SHIFT;
+			s->dwz.flags = 0;
+			b[1] = (struct virtq_buf){vblk_addr(&s->dwz), sizeof(s->dwz)};
+			nout = 2;
+			break;
+		}
+		default:
+			part = req->len - off;
+			break;
+		}
+		/* A device that completes without writing the status is caught. */
+		s->status = 0xff;
+		b[nout + nin] = (struct virtq_buf){vblk_addr(&s->status), 1};
+		nin++;
+		vb->tok[head].req = req;
+		int h = virtq_add(vq, b, nout, nin, &vb->tok[head]);
+		if (h < 0) {
+			vb->tok[head].req = NULL;
+			return false; /* -ENOSPC cannot happen after the checks; -ENODEV: broken */
+		}
+		req->drv[VBLK_PARTS]++;
+		req->drv[VBLK_ISSUED] = off + part;
+		if (off + part >= req->len) {
+			req->drv[VBLK_ALL] = 1;
+			return true;
+		}
+	}
+}
+
+/* Issue waiting requests, in order, while the ring has room. */
+static void vblk_pump(struct vblk *vb)
+{
+	while (vb->q_head && !vb->bd.broken) {
+		if (!vblk_issue(vb, vb->q_head))
+			return;
+		vb->q_head = vb->q_head->next;
+		if (!vb->q_head)
+			vb->q_tail = NULL;
+	}
+}
+
+static void vblk_enqueue(struct blk_req **head, struct blk_req **tail, struct blk_req *req)
+{
+	req->next = NULL;
+	if (*tail)
+		(*tail)->next = req;
+	else
+		*head = req;
+	*tail = req;
+}
+
+static int vblk_submit(struct blk_dev *bd, struct blk_req *req)
+{
+	struct vblk *vb = vblk(bd);
+	uint64_t flags = irq_save();
+	if (bd->broken) {
+		irq_restore(flags);
+		return -ENODEV;
+	}
+	req->drv[VBLK_PARTS] = 0;
+	req->drv[VBLK_ISSUED] = 0;
+	req->drv[VBLK_ALL] = 0;
+	req->submit_tsc = rdtsc();
+	if (bd->inflight++ == 0)
+		vb->progress_tsc = req->submit_tsc;
+	if (req->op == BLK_OP_FLUSH && !(bd->flags & BLK_F_FLUSH)) {
+		/* No volatile cache (writethrough): nothing to flush; done at the next drain. */
+		vblk_enqueue(&vb->defer_head, &vb->defer_tail, req);
+	} else if (vb->q_head || !vblk_issue(vb, req)) {
+		/* Behind earlier waiters, or only partly on the ring: the rest goes out later. */
+		vblk_enqueue(&vb->q_head, &vb->q_tail, req);
+	}
+	irq_restore(flags);
+	return 0;
+}
+
+static void vblk_kick_masked(struct vblk *vb)
+{
+	if (virtq_kick_prepare(&vb->vq)) {
+		vb->vd->ops->notify(vb->vd, 0);
+		vb->bd.stats.kicks++;
+	}
+}
+
+static void vblk_kick(struct blk_dev *bd)
+{
+	uint64_t flags = irq_save();
+	vblk_kick_masked(vblk(bd));
+	irq_restore(flags);
+}
+
+/* With interrupts masked: complete what the device finished, refill, re-arm. */
+static void vblk_drain(struct vblk *vb)
+{
+	struct virtq *vq = &vb->vq;
+	if (vb->draining) /* a done() callback that ended up here again */
+		return;
+	vb->draining = true;
+	for (;;) {
+		if (!vb->poll)
+			virtq_disable_cb(vq);
+		struct vblk_tok *t;
+		uint32_t len;
+		while ((t = virtq_get(vq, &len))) {
+			vb->progress_tsc = rdtsc();
+			vblk_complete(vb, t);
+		}
+		if (vq->broken) {
+			vblk_break(vb, vq->why);
+			break;
+		}
+		while (vb->defer_head) {
+			struct blk_req *r = vb->defer_head;
+			vb->defer_head = r->next;
+			if (!vb->defer_head)
+				vb->defer_tail = NULL;
+			vblk_finish(vb, r);
+		}
+		vblk_pump(vb);
+		/* Re-arm, then re-check: nothing may land between the last get and the sleep. */
+		if (vb->poll || !virtq_enable_cb(vq))
+			break;
+	}
+	if (!vb->bd.broken)
+		vblk_kick_masked(vb);
+	vb->draining = false;
+}
+
+static void vblk_queue_irq(void *ctx, unsigned queue)
+{
+	struct vblk *vb = ctx;
+	vb->bd.stats.irqs++;
+	vblk_drain(vb);
+}
+
+static int vblk_read_capacity(struct vblk *vb, uint64_t *cap)
+{
+	uint64_t c;
+	int err = virtio_config_snapshot(vb->vd, offsetof(struct virtio_blk_config, capacity), &c,
+					 sizeof(c));
+	if (err)
+		return err;
+	/* Whole logical blocks only, and never so large that a byte offset overflows. */
+	c = ALIGN_DOWN(c, (uint64_t)(vb->bd.lbs >> BLK_SECTOR_SHIFT));
+	*cap = MIN(c, (uint64_t)1 << 54);
+	return 0;
+}
+
+static void vblk_config_irq(void *ctx)
+{
+	struct vblk *vb = ctx;
+	if (vb->bd.broken)
+		return;
+	if (vb->vd->ops->get_status(vb->vd) & VIRTIO_STATUS_DEVICE_NEEDS_RESET) {
+		vblk_break(vb, "device needs reset");
+		return;
+	}
+	uint64_t cap;
+	if (vblk_read_capacity(vb, &cap) == 0 && cap != vb->bd.capacity) {
+		printf("%s: capacity changed from %llu to %llu sectors (%llu MiB)\n", vb->bd.name,
+		       (unsigned long long)vb->bd.capacity, (unsigned long long)cap,
+		       (unsigned long long)(cap >> 11));
+		vb->bd.capacity = cap;
+	}
+}
+
+static bool vblk_pending(void *ctx)
+{
+	struct vblk *vb = ctx;
+	return vb->completions != vb->wait_mark || vb->bd.broken || vb->defer_head ||
+	       virtq_pending(&vb->vq);
+}
+
+static void vblk_timer_irq(void *ctx)
+{
+	/* Only wakes the CPU, so a waiting watchdog looks at the clock. */
+}
+
+static int vblk_wait(struct blk_dev *bd)
+{
+	struct vblk *vb = vblk(bd);
+	uint64_t mark = vb->completions;
+	for (;;) {
+		uint64_t flags = irq_save();
+		vblk_drain(vb);
+		irq_restore(flags);
+		if (vb->completions != mark)
+			return 0;
+		if (!bd->inflight)
+			return -ENODEV;
+		uint64_t now = rdtsc();
+		if (now - vb->progress_tsc > vb->timeout_tsc) {
+			flags = irq_save();
+			vblk_break(vb, "watchdog: the device stopped answering");
+			irq_restore(flags);
+			continue;
+		}
+		if (vb->poll) {
+			cpu_pause();
+			continue;
+		}
+		/* A wake-up within about a second, so the watchdog runs even if nothing answers. */
+		if (vb->timer_vector > 0 && now >= vb->timer_until) {
+			lapic_timer_oneshot(vb->timer_vector, VBLK_TIMER_TICKS);
+			vb->timer_until = now + ns_to_tsc(500 * 1000 * 1000ull);
+		}
+		vb->wait_mark = mark;
+		wait_for_interrupt(vblk_pending, vb);
+	}
+}
+
+static const struct blk_dev_ops vblk_ops = {
+	.submit = vblk_submit,
+	.kick = vblk_kick,
+	.wait = vblk_wait,
+};
+
+/* ---- attach ---- */
+
+#define VBLK_BIT(b) (1ull << (b))
+static const uint64_t vblk_wanted =
+	VBLK_BIT(VIRTIO_F_VERSION_1) | VBLK_BIT(VIRTIO_BLK_F_SIZE_MAX) | VBLK_BIT(VIRTIO_BLK_F_SEG_MAX) |
+	VBLK_BIT(VIRTIO_BLK_F_RO) | VBLK_BIT(VIRTIO_BLK_F_BLK_SIZE) | VBLK_BIT(VIRTIO_BLK_F_FLUSH) |
+	VBLK_BIT(VIRTIO_BLK_F_TOPOLOGY) | VBLK_BIT(VIRTIO_BLK_F_CONFIG_WCE) |
+	VBLK_BIT(VIRTIO_BLK_F_DISCARD) | VBLK_BIT(VIRTIO_BLK_F_WRITE_ZEROES) |
+	VBLK_BIT(VIRTIO_F_INDIRECT_DESC) | VBLK_BIT(VIRTIO_F_EVENT_IDX);
+
+static const char *vblk_feature_name(unsigned bit)
+{
+	switch (bit) {
+	case VIRTIO_BLK_F_SIZE_MAX: return "SIZE_MAX";
+	case VIRTIO_BLK_F_SEG_MAX: return "SEG_MAX";
+	case VIRTIO_BLK_F_GEOMETRY: return "GEOMETRY";
+	case VIRTIO_BLK_F_RO: return "RO";
+	case VIRTIO_BLK_F_BLK_SIZE: return "BLK_SIZE";
+	case VIRTIO_BLK_F_FLUSH: return "FLUSH";
+	case VIRTIO_BLK_F_TOPOLOGY: return "TOPOLOGY";
+	case VIRTIO_BLK_F_CONFIG_WCE: return "CONFIG_WCE";
+	case VIRTIO_BLK_F_MQ: return "MQ";
+	case VIRTIO_BLK_F_DISCARD: return "DISCARD";
+	case VIRTIO_BLK_F_WRITE_ZEROES: return "WRITE_ZEROES";
+	default: return NULL;
+	}
+}
+
+static bool vblk_pow2(uint64_t x)
+{
+	return x && !(x & (x - 1));
+}
+
+/* Limits from configuration, each checked; NULL or why the device is unusable. */
+static const char *vblk_limits(struct vblk *vb, uint16_t qsize)
+{
+	struct virtio_blk_config *c = &vb->cfg;
+	struct virtio_dev *vd = vb->vd;
+	vb->bd.lbs = BLK_SECTOR_SIZE;
+	if (virtio_has(vd, VIRTIO_BLK_F_BLK_SIZE)) {
+		if (!vblk_pow2(c->blk_size) || c->blk_size < 512 || c->blk_size > 65536)
+			return "blk_size not a power of two in 512..65536";
+		vb->bd.lbs = c->blk_size;
+	}
+	vb->bd.pbs = vb->bd.lbs;
+	if (virtio_has(vd, VIRTIO_BLK_F_TOPOLOGY) && c->topology.physical_block_exp <= 8)
+		vb->bd.pbs = vb->bd.lbs << c->topology.physical_block_exp;
+	vb->max_segs = VBLK_MAX_SEGS;
+	if (virtio_has(vd, VIRTIO_BLK_F_SEG_MAX)) {
+		if (c->seg_max == 0)
+			return "seg_max is 0";
+		vb->max_segs = MIN(vb->max_segs, c->seg_max);
+	}
+	/* A direct chain (header, data..., status) must fit in the ring. */
+	if (qsize < 3)
+		return "queue smaller than one request";
+	vb->max_segs = MIN(vb->max_segs, (uint32_t)qsize - 2);
+	vb->seg_bytes = VBLK_SEG_CAP;
+	if (virtio_has(vd, VIRTIO_BLK_F_SIZE_MAX)) {
+		if (c->size_max < BLK_SECTOR_SIZE)
+			return "size_max below 512 bytes";
+		vb->seg_bytes = MIN(vb->seg_bytes, ALIGN_DOWN(c->size_max, BLK_SECTOR_SIZE));
+	}
+	uint64_t part = MIN((uint64_t)vb->seg_bytes * vb->max_segs, (uint64_t)VBLK_PART_CAP);
+	vb->max_part = (uint32_t)ALIGN_DOWN(part, (uint64_t)vb->bd.lbs);
+	if (vb->max_part < vb->bd.lbs)
+		return "seg_max * size_max smaller than one block";
+	vb->max_discard = vb->max_wz = VBLK_DWZ_CAP;
+	if (virtio_has(vd, VIRTIO_BLK_F_DISCARD) && c->max_discard_sectors)
+		vb->max_discard = MIN(vb->max_discard, c->max_discard_sectors);
+	if (virtio_has(vd, VIRTIO_BLK_F_WRITE_ZEROES) && c->max_write_zeroes_sectors)
+		vb->max_wz = MIN(vb->max_wz, c->max_write_zeroes_sectors);
+	if ((uint64_t)vb->max_discard << BLK_SECTOR_SHIFT < vb->bd.lbs ||
+	    (uint64_t)vb->max_wz << BLK_SECTOR_SHIFT < vb->bd.lbs)
+		return "discard/write-zeroes limit below one block";
+	return NULL;
+}
+
+static void *vblk_frames(size_t bytes)
+{
+	return (void *)(uintptr_t)frames_alloc((bytes + PAGE_SIZE - 1) / PAGE_SIZE, PAGE_SIZE);
+}
+
+int vblk_attach(struct virtio_dev *vd, const char *name, struct blk_dev **out)
+{
+	const char *why = NULL;
+	int err;
+	struct vblk *vb = kzalloc(sizeof(*vb));
+	if (!vb)
+		return -ENOMEM;
+	vb->vd = vd;
+	for (unsigned i = 0; i + 1 < sizeof(vb->bd.name) && name[i]; i++)
+		vb->bd.name[i] = name[i];
+	vb->poll = cmdline_flag("blk.poll", false);
+	uint64_t ms = VBLK_TIMEOUT_MS;
+	const char *t = cmdline_get("blk.timeout_ms");
+	if (t && (cmdline_parse_uint(t, &ms) || ms == 0))
+		ms = VBLK_TIMEOUT_MS;
+	vb->timeout_tsc = ns_to_tsc(ms * 1000000ull);
+
+	err = virtio_negotiate(vd, vblk_wanted);
+	if (err)
+		goto out_free;
+	err = virtio_config_snapshot(vd, 0, &vb->cfg, MIN((uint32_t)sizeof(vb->cfg), vd->config_len));
+	if (err) {
+		why = "configuration never stable (generation kept changing)";
+		goto out_fail;
+	}
+	uint16_t qsize = vd->ops->queue_max(vd, 0);
+	if (qsize == 0) {
+		why = "no request queue";
+		err = -ENODEV;
+		goto out_fail;
+	}
+	while (!vblk_pow2(qsize)) /* split rings are powers of two (2.7); we may use fewer */
+		qsize &= (uint16_t)(qsize - 1);
+	qsize = MIN(qsize, (uint16_t)VIRTQ_MAX_SIZE);
+	if ((why = vblk_limits(vb, qsize))) {
+		err = -EINVAL;
+		goto out_fail;
+	}
+	uint64_t cap;
+	if (vblk_read_capacity(vb, &cap)) {
+		why = "capacity never stable";
+		err = -EIO;
+		goto out_fail;
+	}
+	vb->bd.capacity = cap;
+
+	uint16_t ind_max = 0;
+	if (virtio_has(vd, VIRTIO_F_INDIRECT_DESC))
+		ind_max = (uint16_t)MIN(vb->max_segs + 2, (uint32_t)VIRTQ_IND_MAX);
+	void *ring = vblk_frames(virtq_ring_bytes(qsize, ind_max));
+	void *priv = vblk_frames(virtq_priv_bytes(qsize));
+	vb->dma = vblk_frames((size_t)qsize * sizeof(struct vblk_dma));
+	vb->tok = vblk_frames((size_t)qsize * sizeof(struct vblk_tok));
+	if (!ring || !priv || !vb->dma || !vb->tok) {
+		why = "out of memory for the queue";
+		err = -ENOMEM;
+		goto out_fail; /* XXX: frames already taken are not given back */
+	}
+	err = virtq_init(&vb->vq, qsize, ring, priv, ind_max, virtio_has(vd, VIRTIO_F_EVENT_IDX));
+	if (err) {
+		why = "queue layout rejected";
+		goto out_fail;
+	}
+	err = vd->ops->intr_setup(vd, 1, vb->poll, vblk_queue_irq, vblk_config_irq, vb);
+	if (err) {
+		why = "cannot set up interrupts";
+		goto out_fail;
+	}
+	if (vd->intr_mode == VIRTIO_INTR_POLL) {
+		vb->poll = true;
+		virtq_disable_cb(&vb->vq);
+	}
+	err = vd->ops->queue_setup(vd, 0, &vb->vq);
+	if (err) {
+		why = "queue setup refused";
+		goto out_fail;
+	}
+	if (!vb->poll) {
+		int v = irq_alloc_vector();
+		if (v > 0 && irq_register(v, vblk_timer_irq, vb) == 0)
+			vb->timer_vector = v;
+	}
+
+	vb->bd.flags = BLK_F_GET_ID;
+	if (virtio_has(vd, VIRTIO_BLK_F_RO))
+		vb->bd.flags |= BLK_F_RO;
+	if (virtio_has(vd, VIRTIO_BLK_F_FLUSH))
+		vb->bd.flags |= BLK_F_FLUSH;
+	if (virtio_has(vd, VIRTIO_BLK_F_DISCARD))
+		vb->bd.flags |= BLK_F_DISCARD;
+	if (virtio_has(vd, VIRTIO_BLK_F_WRITE_ZEROES))
+		vb->bd.flags |= BLK_F_WRITE_ZEROES;
+	vb->bd.max_req_bytes = vb->max_part;
+	vb->bd.ops = &vblk_ops;
+	vb->bd.priv = vb;
+	virtio_driver_ok(vd);
+	if (vd->ops->get_status(vd) & (VIRTIO_STATUS_DEVICE_NEEDS_RESET | VIRTIO_STATUS_FAILED)) {
+		why = "device rejected DRIVER_OK";
+		err = -EIO;
+		goto out_fail;
+	}
+	*out = &vb->bd;
+	return 0;
+
+out_fail:
+	virtio_fail(vd, name, why ? why : "setup failed");
+out_free:
+	/* The device may have seen the ring: a failed device keeps its memory. */
+	return err ? err : -EIO;
+}
+
+uint64_t vblk_features(const struct blk_dev *bd)
+{
+	return vblk(bd)->vd->features;
+}
+
+uint16_t vblk_queue_size(const struct blk_dev *bd)
+{
+	return vblk(bd)->vq.size;
+}
+
+const char *vblk_intr_mode(const struct blk_dev *bd)
+{
+	switch (vblk(bd)->vd->intr_mode) {
+	case VIRTIO_INTR_MSIX: return "msix";
+	case VIRTIO_INTR_INTX: return "intx";
+	default: return "poll";
+	}
+}
+
+void vblk_describe(const struct blk_dev *bd, char *buf, unsigned len)
+{
+	const struct vblk *vb = vblk(bd);
+	char feat[256];
+	virtio_feature_names(vb->vd->features, vblk_feature_name, feat, sizeof(feat));
+	uint64_t mib = bd->capacity >> 11;
+	const char *cache = !(bd->flags & BLK_F_FLUSH) ? "writethrough"
+			    : !virtio_has(vb->vd, VIRTIO_BLK_F_CONFIG_WCE) ? "write-back"
+			    : vb->cfg.writeback ? "write-back" : "writethrough";
+	snprintf(buf, len,
+		 "%s: virtio-blk at %s, %llu sectors (%llu MiB), block %u/%u, %s%s, queue %u%s, %s, "
+		 "max request %u KiB, features %s",
+		 bd->name, vb->vd->where, (unsigned long long)bd->capacity, (unsigned long long)mib,
+		 bd->lbs, bd->pbs, (bd->flags & BLK_F_RO) ? "read-only, " : "", cache, vb->vq.size,
+		 vb->vq.ind_max ? " (indirect)" : "", vblk_intr_mode(bd), vb->max_part >> 10, feat);
+}

@@ -1,0 +1,98 @@
+/*
+ * Transport-independent virtio device handling: the initialisation sequence
+ * of virtio 1.2, 3.1.1, and consistent reads of device configuration (2.5.1).
+ */
+#include "drivers/virtio/virtio.h"
+
+#include "kernel/kernel.h"
+
+void virtio_fail(struct virtio_dev *vd, const char *name, const char *why)
+{
+	printf("%s: virtio device at %s failed: %s\n", name, vd->where, why);
+	vd->ops->set_status(vd, vd->ops->get_status(vd) | VIRTIO_STATUS_FAILED);
+	vd->broken = true;
+}
+
+int virtio_negotiate(struct virtio_dev *vd, uint64_t wanted)
+{
+	const struct virtio_ops *o = vd->ops;
+	if (o->set_status(vd, 0)) {
+		virtio_fail(vd, "virtio", "reset did not complete");
+		return -ETIMEDOUT;
+	}
+	o->set_status(vd, VIRTIO_STATUS_ACKNOWLEDGE);
+	o->set_status(vd, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
+	uint64_t offered = o->get_features(vd);
+	if (!((offered >> VIRTIO_F_VERSION_1) & 1)) {
+		virtio_fail(vd, "virtio", "device does not offer VIRTIO_F_VERSION_1");
+		return -ENODEV;
+	}
+	vd->features = offered & (wanted | (1ull << VIRTIO_F_VERSION_1));
+	o->set_features(vd, vd->features);
+	o->set_status(vd, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK);
+	if (!(o->get_status(vd) & VIRTIO_STATUS_FEATURES_OK)) {
+		virtio_fail(vd, "virtio", "device refused our feature subset (FEATURES_OK did not stick)");
+		return -EIO;
+	}
+	return 0;
+}
+
+void virtio_driver_ok(struct virtio_dev *vd)
+{
+	vd->ops->set_status(vd, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
+					VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK);
+}
+
+int virtio_config_snapshot(struct virtio_dev *vd, unsigned off, void *buf, unsigned len)
+{
+	uint8_t *out = buf;
+	for (int tries = 0; tries < 64; tries++) {
+		uint8_t gen = vd->ops->config_generation(vd);
+		for (unsigned i = 0; i < len;) {
+			unsigned a = off + i, w = 1;
+			if (!(a & 3) && len - i >= 4)
+				w = 4;
+			else if (!(a & 1) && len - i >= 2)
+				w = 2;
+			uint32_t v = vd->ops->config_read(vd, a, w);
+			for (unsigned k = 0; k < w; k++)
+				out[i + k] = (uint8_t)(v >> (8 * k));
+			i += w;
+		}
+		if (vd->ops->config_generation(vd) == gen)
+			return 0;
+	}
+	return -EIO;
+}
+
+static const char *virtio_common_feature(unsigned bit)
+{
+	switch (bit) {
+	case VIRTIO_F_INDIRECT_DESC: return "INDIRECT_DESC";
+	case VIRTIO_F_EVENT_IDX: return "EVENT_IDX";
+	case VIRTIO_F_VERSION_1: return "VERSION_1";
+	case VIRTIO_F_ACCESS_PLATFORM: return "ACCESS_PLATFORM";
+	case VIRTIO_F_RING_PACKED: return "RING_PACKED";
+	case VIRTIO_F_IN_ORDER: return "IN_ORDER";
+	default: return NULL;
+	}
+}
+
+void virtio_feature_names(uint64_t f, const char *(*devname)(unsigned bit), char *buf,
+			  unsigned len)
+{
+	unsigned n = 0;
+	buf[0] = 0;
+	for (unsigned bit = 0; bit < 64 && n < len; bit++) {
+		if (!((f >> bit) & 1))
+			continue;
+		const char *name = devname ? devname(bit) : NULL;
+		if (!name)
+			name = virtio_common_feature(bit);
+		int w = name ? snprintf(buf + n, len - n, "%s%s", n ? " " : "", name)
+			     : snprintf(buf + n, len - n, "%sbit%u", n ? " " : "", bit);
+		if (w < 0)
+			break;
+		n += (unsigned)w;
+	}
+}

@@ -1,0 +1,90 @@
+/*
+ * drivers/virtio: what a virtio device driver sees of its transport.
+ *
+ *   virtio.c      the initialisation sequence (3.1.1), feature names,
+ *                 consistent config snapshots (2.5.1, generation counter)
+ *   virtq.c       split virtqueues (virtq.h)
+ *   virtio_pci.c  the modern PCI transport behind struct virtio_ops (4.1)
+ *
+ * A device driver (virtio-blk) includes this header and virtq.h, never a PCI
+ * one: the transport is a small table of functions (as OpenBSD's virtio_ops).
+ */
+#ifndef DRIVERS_VIRTIO_VIRTIO_H
+#define DRIVERS_VIRTIO_VIRTIO_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "drivers/virtio/virtq.h"
+
+struct virtio_dev;
+
+/* Interrupt callbacks, run in interrupt context (queue: which virtqueue). */
+typedef void (*virtio_queue_fn)(void *ctx, unsigned queue);
+typedef void (*virtio_config_fn)(void *ctx);
+
+enum virtio_intr_mode {
+	VIRTIO_INTR_POLL,  /* no queue interrupts at all */
+	VIRTIO_INTR_MSIX,  /* one vector per queue, one for configuration */
+	VIRTIO_INTR_INTX,  /* shared line, ISR register says why */
+};
+
+struct virtio_ops {
+	uint8_t (*get_status)(struct virtio_dev *vd);
+	/* Writing 0 resets the device and waits (bounded) until it reads back 0: 0 or -ETIMEDOUT. */
+	int (*set_status)(struct virtio_dev *vd, uint8_t status);
+	uint64_t (*get_features)(struct virtio_dev *vd);
+	void (*set_features)(struct virtio_dev *vd, uint64_t features);
+	uint8_t (*config_generation)(struct virtio_dev *vd);
+	/* Device-specific configuration, one access of `width` (1, 2, 4) bytes at off. */
+	uint32_t (*config_read)(struct virtio_dev *vd, unsigned off, unsigned width);
+	/* Largest size of queue q (0: no such queue). */
+	uint16_t (*queue_max)(struct virtio_dev *vd, unsigned q);
+	/* Tell the device where vq lives and enable it: 0, -EINVAL, -EIO. */
+	int (*queue_setup)(struct virtio_dev *vd, unsigned q, struct virtq *vq);
+	void (*notify)(struct virtio_dev *vd, unsigned q);
+	/*
+	 * Choose and program interrupts for nq queues (before queue_setup):
+	 * MSI-X when the device has it and `poll` is false, else INTx; in poll
+	 * mode queues get no interrupt and configuration changes may still come.
+	 */
+	int (*intr_setup)(struct virtio_dev *vd, unsigned nq, bool poll, virtio_queue_fn qfn,
+			  virtio_config_fn cfn, void *ctx);
+};
+
+struct virtio_dev {
+	const struct virtio_ops *ops;
+	void *transport;
+	char where[16];        /* transport address, "00:04.0" */
+	uint16_t device_id;    /* VIRTIO_ID_* */
+	uint32_t config_len;   /* bytes of device-specific configuration */
+	uint64_t features;     /* negotiated */
+	enum virtio_intr_mode intr_mode;
+	bool broken;
+};
+
+static inline bool virtio_has(const struct virtio_dev *vd, unsigned bit)
+{
+	return (vd->features >> bit) & 1;
+}
+
+/*
+ * Reset, ACKNOWLEDGE, DRIVER, read features, write (offered & wanted),
+ * FEATURES_OK and check it stuck (3.1.1 steps 1-6). VERSION_1 is required.
+ * 0, or a negative error after virtio_fail() with the reason.
+ */
+int virtio_negotiate(struct virtio_dev *vd, uint64_t wanted);
+/* Step 8: DRIVER_OK. */
+void virtio_driver_ok(struct virtio_dev *vd);
+/* Set FAILED and say why (name: the driver's device name). */
+void virtio_fail(struct virtio_dev *vd, const char *name, const char *why);
+/*
+ * Read len bytes of device configuration at off into buf, retrying until the
+ * generation counter is the same before and after (2.5.1): 0 or -EIO.
+ */
+int virtio_config_snapshot(struct virtio_dev *vd, unsigned off, void *buf, unsigned len);
+/* Append the names of the feature bits set in f (for the boot line). */
+void virtio_feature_names(uint64_t f, const char *(*devname)(unsigned bit), char *buf,
+			  unsigned len);
+
+#endif

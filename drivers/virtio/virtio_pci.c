@@ -1,0 +1,426 @@
+/*
+ * The modern virtio-pci transport (virtio 1.2, 4.1), behind struct virtio_ops.
+ *
+ *   probe       vendor capabilities -> common, notify, ISR, device regions,
+ *               each checked to lie inside its (memory) BAR and to be long
+ *               enough for what we access (4.1.4)
+ *   status      reset waits for 0 to read back (4.1.4.3.2)
+ *   queues      select, size, three addresses, MSI-X vector (read back: the
+ *               device answers VIRTIO_MSI_NO_VECTOR when it cannot), enable;
+ *               notify address = notify base + queue_notify_off * multiplier
+ *   interrupts  MSI-X: entry 0 configuration, entry 1+q queue q; INTx: the
+ *               8259 line firmware wrote in PCI_INTERRUPT_LINE, shared by
+ *               every device on it, the ISR register read (and so cleared)
+ *               to learn which device and why (as Linux's vp_interrupt)
+ */
+#include "drivers/virtio/virtio_pci.h"
+
+#include "arch/x86_64/arch.h"
+#include "drivers/pci/pci_reg.h"
+#include "kernel/kernel.h"
+
+#define VPCI_RESET_TIMEOUT_US 1000000
+#define VPCI_MAX_QUEUES 16
+#define VPCI_PIC_LINES 16
+
+struct vpci_dev;
+
+struct vpci_queue {
+	struct vpci_dev *vp;
+	unsigned index;
+	void *notify;     /* this queue's notify register */
+	uint16_t entry;   /* MSI-X table entry, or VIRTIO_MSI_NO_VECTOR */
+};
+
+struct vpci_dev {
+	struct virtio_dev vd;
+	struct pci_dev *pd;
+	uint8_t *common, *isr, *device, *notify_base;
+	uint32_t notify_len, notify_mult, device_len;
+	uint16_t num_queues;
+	unsigned nq;
+	struct vpci_queue q[VPCI_MAX_QUEUES];
+	virtio_queue_fn qfn;
+	virtio_config_fn cfn;
+	void *ctx;
+	struct vpci_dev *intx_next; /* next device sharing the line */
+};
+
+static struct vpci_dev *vpci_intx_chain[VPCI_PIC_LINES];
+
+static struct vpci_dev *vpci(struct virtio_dev *vd)
+{
+	return vd->transport;
+}
+
+/* ---- common configuration ---- */
+
+static uint8_t vpci_get_status(struct virtio_dev *vd)
+{
+	return mmio_read8(vpci(vd)->common + VIRTIO_PCI_COMMON_STATUS);
+}
+
+static int vpci_set_status(struct virtio_dev *vd, uint8_t status)
+{
+	struct vpci_dev *vp = vpci(vd);
+	mmio_write8(vp->common + VIRTIO_PCI_COMMON_STATUS, status);
+	if (status)
+		return 0;
+	/* 4.1.4.3.2: reset is complete when device_status reads back 0. */
+	for (unsigned us = 0; us < VPCI_RESET_TIMEOUT_US; us += 10) {
+		if (mmio_read8(vp->common + VIRTIO_PCI_COMMON_STATUS) == 0)
+			return 0;
+		udelay(10);
+	}
+	return -ETIMEDOUT;
+}
+
+static uint64_t vpci_get_features(struct virtio_dev *vd)
+{
+	uint8_t *c = vpci(vd)->common;
+	mmio_write32(c + VIRTIO_PCI_COMMON_DFSELECT, 0);
+	uint64_t lo = mmio_read32(c + VIRTIO_PCI_COMMON_DF);
+	mmio_write32(c + VIRTIO_PCI_COMMON_DFSELECT, 1);
+	uint64_t hi = mmio_read32(c + VIRTIO_PCI_COMMON_DF);
+	return lo | (hi << 32);
+}
+
+static void vpci_set_features(struct virtio_dev *vd, uint64_t f)
+{
+	uint8_t *c = vpci(vd)->common;
+	mmio_write32(c + VIRTIO_PCI_COMMON_GFSELECT, 0);
+	mmio_write32(c + VIRTIO_PCI_COMMON_GF, (uint32_t)f);
+	mmio_write32(c + VIRTIO_PCI_COMMON_GFSELECT, 1);
+	mmio_write32(c + VIRTIO_PCI_COMMON_GF, (uint32_t)(f >> 32));
+}
+
+static uint8_t vpci_config_generation(struct virtio_dev *vd)
+{
+	return mmio_read8(vpci(vd)->common + VIRTIO_PCI_COMMON_CFGGENERATION);
+}
+
+static uint32_t vpci_config_read(struct virtio_dev *vd, unsigned off, unsigned width)
+{
+	struct vpci_dev *vp = vpci(vd);
+	if (!vp->device || off >= vp->device_len || width > vp->device_len - off)
+		return 0; /* outside what the device exposes: reads as absent */
+	switch (width) {
+	case 1: return mmio_read8(vp->device + off);
+	case 2: return mmio_read16(vp->device + off);
+	default: return mmio_read32(vp->device + off);
+	}
+}
+
+/* ---- queues ---- */
+
+static uint16_t vpci_queue_max(struct virtio_dev *vd, unsigned q)
+{
+	struct vpci_dev *vp = vpci(vd);
+	if (q >= vp->num_queues || q >= VPCI_MAX_QUEUES)
+		return 0;
+	mmio_write16(vp->common + VIRTIO_PCI_COMMON_Q_SELECT, (uint16_t)q);
+	return mmio_read16(vp->common + VIRTIO_PCI_COMMON_Q_SIZE);
+}
+
+static void vpci_write64(uint8_t *lo, uint64_t v)
+{
+	mmio_write32(lo, (uint32_t)v);
+	mmio_write32(lo + 4, (uint32_t)(v >> 32));
+}
+
+static int vpci_queue_setup(struct virtio_dev *vd, unsigned q, struct virtq *vq)
+{
+	struct vpci_dev *vp = vpci(vd);
+	uint8_t *c = vp->common;
+	if (q >= vp->num_queues || q >= VPCI_MAX_QUEUES)
+		return -EINVAL;
+	mmio_write16(c + VIRTIO_PCI_COMMON_Q_SELECT, (uint16_t)q);
+	uint16_t max = mmio_read16(c + VIRTIO_PCI_COMMON_Q_SIZE);
+	if (vq->size > max || mmio_read16(c + VIRTIO_PCI_COMMON_Q_ENABLE))
+		return -EINVAL;
+	/* 4.1.4.4: the queue's notify register must lie inside the notify region. */
+	uint64_t noff = (uint64_t)mmio_read16(c + VIRTIO_PCI_COMMON_Q_NOFF) * vp->notify_mult;
+	if (noff + 2 > vp->notify_len) {
+		printf("virtio-pci %s: queue %u notify offset %llu outside the %u-byte region\n",
+		       vd->where, q, (unsigned long long)noff, vp->notify_len);
+		return -EINVAL;
+	}
+	vp->q[q].vp = vp;
+	vp->q[q].index = q;
+	vp->q[q].notify = vp->notify_base + noff;
+	mmio_write16(c + VIRTIO_PCI_COMMON_Q_SIZE, vq->size);
+	vpci_write64(c + VIRTIO_PCI_COMMON_Q_DESCLO, (uint64_t)(uintptr_t)vq->desc);
+	vpci_write64(c + VIRTIO_PCI_COMMON_Q_AVAILLO, (uint64_t)(uintptr_t)vq->avail);
+	vpci_write64(c + VIRTIO_PCI_COMMON_Q_USEDLO, (uint64_t)(uintptr_t)vq->used);
+	if (vd->intr_mode == VIRTIO_INTR_MSIX) {
+		mmio_write16(c + VIRTIO_PCI_COMMON_Q_MSIX, vp->q[q].entry);
+		if (mmio_read16(c + VIRTIO_PCI_COMMON_Q_MSIX) != vp->q[q].entry) {
+			printf("virtio-pci %s: device refused MSI-X entry %u for queue %u\n", vd->where,
+			       vp->q[q].entry, q);
+			return -EIO;
+		}
+	} else {
+		mmio_write16(c + VIRTIO_PCI_COMMON_Q_MSIX, VIRTIO_MSI_NO_VECTOR);
+	}
+	mmio_write16(c + VIRTIO_PCI_COMMON_Q_ENABLE, 1);
+	return 0;
+}
+
+static void vpci_notify(struct virtio_dev *vd, unsigned q)
+{
+	/* 4.1.5.2: without VIRTIO_F_NOTIFICATION_DATA the value is the queue index. */
+	mmio_write16(vpci(vd)->q[q].notify, (uint16_t)q);
+}
+
+/* ---- interrupts ---- */
+
+static void vpci_msix_queue_irq(void *ctx)
+{
+	struct vpci_queue *q = ctx;
+	q->vp->qfn(q->vp->ctx, q->index);
+}
+
+static void vpci_msix_config_irq(void *ctx)
+{
+	struct vpci_dev *vp = ctx;
+	vp->cfn(vp->ctx);
+}
+
+static void vpci_intx_irq(void *ctx)
+{
+	for (struct vpci_dev *vp = *(struct vpci_dev **)ctx; vp; vp = vp->intx_next) {
+		/* Reading ISR clears it and de-asserts the line (4.1.4.5). */
+		uint8_t isr = mmio_read8(vp->isr);
+		if (isr & VIRTIO_PCI_ISR_QUEUE)
+			for (unsigned q = 0; q < vp->nq; q++)
+				vp->qfn(vp->ctx, q);
+		if (isr & VIRTIO_PCI_ISR_CONFIG)
+			vp->cfn(vp->ctx);
+	}
+}
+
+static int vpci_vector(irq_handler_fn fn, void *ctx)
+{
+	int v = irq_alloc_vector();
+	if (v < 0)
+		return v;
+	int err = irq_register(v, fn, ctx);
+	return err ? err : v;
+}
+
+static int vpci_msix_setup(struct vpci_dev *vp, unsigned nq, bool poll)
+{
+	struct pci_dev *pd = vp->pd;
+	if (!pd->msix_cap || pd->msix_size < (poll ? 1 : nq + 1))
+		return -ENODEV;
+	int err = pci_msix_enable(pd);
+	if (err)
+		return err;
+	int v = vpci_vector(vpci_msix_config_irq, vp);
+	if (v < 0)
+		goto out_disable;
+	pci_msix_route(pd, 0, v);
+	mmio_write16(vp->common + VIRTIO_PCI_COMMON_MSIX, 0);
+	if (mmio_read16(vp->common + VIRTIO_PCI_COMMON_MSIX) != 0)
+		goto out_disable; /* XXX: the vector stays allocated */
+	for (unsigned q = 0; q < nq; q++) {
+		vp->q[q].vp = vp;
+		vp->q[q].index = q;
+		vp->q[q].entry = VIRTIO_MSI_NO_VECTOR;
+		if (poll)
+			continue;
+		v = vpci_vector(vpci_msix_queue_irq, &vp->q[q]);
+		if (v < 0)
+			goto out_disable;
+		pci_msix_route(pd, 1 + q, v);
+		vp->q[q].entry = (uint16_t)(1 + q);
+	}
+	return 0;
+out_disable:
+	mmio_write16(vp->common + VIRTIO_PCI_COMMON_MSIX, VIRTIO_MSI_NO_VECTOR);
+	pci_msix_disable(pd);
+	return -EIO;
+}
+
+static int vpci_intx_setup(struct vpci_dev *vp)
+{
+	unsigned line = vp->pd->irq_line;
+	if (!vp->pd->irq_pin || line == 0 || line >= VPCI_PIC_LINES)
+		return -ENODEV;
+	pci_command(vp->pd, 0, PCI_COMMAND_INTX_DISABLE);
+	uint64_t flags = irq_save();
+	bool first = !vpci_intx_chain[line];
+	vp->intx_next = vpci_intx_chain[line];
+	vpci_intx_chain[line] = vp;
+	irq_restore(flags);
+	if (first) {
+		int err = irq_register(PIC_VECTOR_BASE + (int)line, vpci_intx_irq, &vpci_intx_chain[line]);
+		if (err)
+			return err;
+		pic_unmask(line);
+	}
+	return 0;
+}
+
+static int vpci_intr_setup(struct virtio_dev *vd, unsigned nq, bool poll, virtio_queue_fn qfn,
+			   virtio_config_fn cfn, void *ctx)
+{
+	struct vpci_dev *vp = vpci(vd);
+	if (nq > vp->num_queues || nq > VPCI_MAX_QUEUES)
+		return -EINVAL;
+	vp->nq = nq;
+	vp->qfn = qfn;
+	vp->cfn = cfn;
+	vp->ctx = ctx;
+	if (vpci_msix_setup(vp, nq, poll) == 0) {
+		vd->intr_mode = poll ? VIRTIO_INTR_POLL : VIRTIO_INTR_MSIX;
+		if (poll) /* queue_setup writes NO_VECTOR for every queue */
+			vd->intr_mode = VIRTIO_INTR_POLL;
+		return 0;
+	}
+	vd->intr_mode = VIRTIO_INTR_POLL;
+	if (poll)
+		return 0;
+	int err = vpci_intx_setup(vp);
+	if (err) {
+		printf("virtio-pci %s: no MSI-X and no usable INTx line (%u): polling\n", vd->where,
+		       vp->pd->irq_line);
+		return 0;
+	}
+	vd->intr_mode = VIRTIO_INTR_INTX;
+	return 0;
+}
+
+static const struct virtio_ops vpci_ops = {
+	.get_status = vpci_get_status,
+	.set_status = vpci_set_status,
+	.get_features = vpci_get_features,
+	.set_features = vpci_set_features,
+	.config_generation = vpci_config_generation,
+	.config_read = vpci_config_read,
+	.queue_max = vpci_queue_max,
+	.queue_setup = vpci_queue_setup,
+	.notify = vpci_notify,
+	.intr_setup = vpci_intr_setup,
+};
+
+/* ---- probe ---- */
+
+bool vpci_match(const struct pci_dev *pd, uint16_t *device_id)
+{
+	if (pd->vendor != VIRTIO_PCI_VENDOR)
+		return false;
+	if (pd->device >= VIRTIO_PCI_DEVICE_MODERN_BASE && pd->device <= VIRTIO_PCI_DEVICE_MODERN_BASE + 0x3f) {
+		*device_id = (uint16_t)(pd->device - VIRTIO_PCI_DEVICE_MODERN_BASE);
+		return true;
+	}
+	if (pd->device == VIRTIO_PCI_DEVICE_BLK_TRANSITIONAL) {
+		*device_id = VIRTIO_ID_BLOCK;
+		return true;
+	}
+	return false;
+}
+
+/* Map the region a virtio capability describes; NULL (and why) when it is not acceptable. */
+static uint8_t *vpci_cap_region(struct pci_dev *pd, unsigned cap, uint32_t min_len, uint32_t *len,
+				const char **why)
+{
+	unsigned bar = pci_read8(pd, cap + VIRTIO_PCI_CAP_BAR);
+	uint32_t off = pci_read32(pd, cap + VIRTIO_PCI_CAP_OFFSET);
+	uint32_t l = pci_read32(pd, cap + VIRTIO_PCI_CAP_LENGTH);
+	if (bar >= PCI_NUM_BARS || pd->bar[bar].io) {
+		*why = "not in a memory BAR";
+		return NULL;
+	}
+	if (l < min_len) {
+		*why = "shorter than its registers";
+		return NULL;
+	}
+	uint8_t *p = pci_bar_region(pd, bar, off, l);
+	if (!p) {
+		*why = "outside its BAR (or the BAR cannot be mapped)";
+		return NULL;
+	}
+	*len = l;
+	return p;
+}
+
+int vpci_probe(struct pci_dev *pd, struct virtio_dev **out)
+{
+	uint16_t id;
+	if (!vpci_match(pd, &id))
+		return -ENODEV;
+	char where[16];
+	pci_name(pd, where, sizeof(where));
+	if (pd->caps_bad) {
+		printf("virtio-pci %s: malformed capability list\n", where);
+		return -EINVAL;
+	}
+	struct vpci_dev *vp = kzalloc(sizeof(*vp));
+	if (!vp)
+		return -ENOMEM;
+	vp->pd = pd;
+	unsigned pos = 0, cap;
+	const char *why = NULL;
+	uint32_t len;
+	while ((cap = pci_cap_find(pd, PCI_CAP_ID_VNDR, &pos))) {
+		if (pci_read8(pd, cap + 2) < VIRTIO_PCI_CAP_LEN)
+			continue; /* cap_len too short to be a virtio_pci_cap */
+		uint8_t type = pci_read8(pd, cap + VIRTIO_PCI_CAP_CFG_TYPE);
+		const char *w = NULL;
+		uint8_t *p;
+		/* 4.1.4: the first capability of each type the driver can use wins. */
+		switch (type) {
+		case VIRTIO_PCI_CAP_COMMON_CFG:
+			if (vp->common)
+				break;
+			if ((p = vpci_cap_region(pd, cap, VIRTIO_PCI_COMMON_LEN, &len, &w)))
+				vp->common = p;
+			break;
+		case VIRTIO_PCI_CAP_NOTIFY_CFG:
+			if (vp->notify_base)
+				break;
+			if (pci_read8(pd, cap + 2) < VIRTIO_PCI_NOTIFY_CAP_LEN) {
+				w = "notify capability too short";
+				break;
+			}
+			if ((p = vpci_cap_region(pd, cap, 2, &len, &w))) {
+				vp->notify_base = p;
+				vp->notify_len = len;
+				vp->notify_mult = pci_read32(pd, cap + VIRTIO_PCI_NOTIFY_CAP_MULT);
+			}
+			break;
+		case VIRTIO_PCI_CAP_ISR_CFG:
+			if (!vp->isr && (p = vpci_cap_region(pd, cap, 1, &len, &w)))
+				vp->isr = p;
+			break;
+		case VIRTIO_PCI_CAP_DEVICE_CFG:
+			if (!vp->device && (p = vpci_cap_region(pd, cap, 1, &len, &w))) {
+				vp->device = p;
+				vp->device_len = len;
+			}
+			break;
+		default:
+			break;
+		}
+		if (w)
+			why = w;
+	}
+	if (!vp->common || !vp->notify_base || !vp->isr) {
+		printf("virtio-pci %s: %04x:%04x has no usable modern interface%s%s\n", where, pd->vendor,
+		       pd->device, why ? ": a region is " : "", why ? why : "");
+		kfree(vp);
+		return -ENODEV;
+	}
+	pci_command(pd, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER, 0);
+	vp->num_queues = mmio_read16(vp->common + VIRTIO_PCI_COMMON_NUMQ);
+	vp->vd.ops = &vpci_ops;
+	vp->vd.transport = vp;
+	vp->vd.device_id = id;
+	vp->vd.config_len = vp->device_len;
+	vp->vd.intr_mode = VIRTIO_INTR_POLL;
+	for (unsigned i = 0; i < sizeof(where); i++)
+		vp->vd.where[i] = where[i];
+	*out = &vp->vd;
+	return 0;
+}

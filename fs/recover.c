@@ -1,0 +1,194 @@
+/*
+ * Roll-forward: after the checkpoint, the log holds commits the checkpoint
+ * does not describe. Follow the chain from the checkpoint's log position:
+ * a pseg is accepted when its summary is intact, belongs to this file
+ * system (uuid), has the next sequence number, names the previous pseg's
+ * crc, and its CRC32C over summary and blocks matches (so a pseg whose data
+ * did not land is rejected). The chain stops at the first pseg that fails;
+ * everything up to the last COMMIT pseg is applied, the rest ignored.
+ *
+ * Applying a pseg means applying its inode blocks: the inode map points at
+ * the new inode, and the segment usage counts move from the blocks of the
+ * old inode's tree to those of the new one (the difference of two sorted
+ * address lists). Data and indirect blocks need nothing: the inodes name
+ * them. The work is bounded: at most cp_interval segments since the
+ * checkpoint.
+ */
+#include "fs/fs_int.h"
+
+struct vec {
+	uint32_t *a;
+	size_t n, cap;
+};
+
+static int vec_push(struct vec *v, uint32_t x)
+{
+	if (v->n == v->cap) {
+		size_t cap = v->cap ? v->cap * 2 : 256;
+		uint32_t *a = qfs_malloc(cap * sizeof(*a));
+		if (!a)
+			return -ENOMEM;
+		if (v->n)
+			memcpy(a, v->a, v->n * sizeof(*a));
+		qfs_free(v->a);
+		v->a = a;
+		v->cap = cap;
+	}
+	v->a[v->n++] = x;
+	return 0;
+}
+
+static int collect(void *ctx, uint32_t key, uint32_t addr)
+{
+	return vec_push(ctx, addr);
+}
+
+/* The inode block at addr and every block of its tree, sorted. */
+static int tree_of(struct qfs *fs, uint32_t ino, uint32_t addr, struct qfs_disk_inode *d,
+		   struct vec *v)
+{
+	int err = qfs_inode_read_disk(fs, ino, addr, d);
+	if (err)
+		return err;
+	if (d->mode != QFS_MODE_FREE) {
+		err = vec_push(v, addr);
+		if (!err)
+			err = qfs_walk_disk(fs, d, collect, v);
+	}
+	qfs_sort_u32(v->a, v->n);
+	return err;
+}
+
+static int apply_inode(struct qfs *fs, uint32_t ino, uint32_t addr, struct qfs_disk_inode *d)
+{
+	struct vec o = {0}, n = {0};
+	uint32_t old = qfs_imap_get(fs, ino);
+	int err = 0;
+	if (ino == 0 || ino >= fs->sb.max_inodes)
+		return -EUCLEAN;
+	if (old)
+		err = tree_of(fs, ino, old, d, &o);
+	if (!err)
+		err = tree_of(fs, ino, addr, d, &n);
+	if (!err) {
+		size_t i = 0, j = 0;
+		while (i < o.n || j < n.n) {
+			if (j == n.n || (i < o.n && o.a[i] < n.a[j]))
+				qfs_account(fs, o.a[i++], 0);
+			else if (i == o.n || n.a[j] < o.a[i])
+				qfs_account(fs, 0, n.a[j++]);
+			else
+				i++, j++;
+		}
+		err = qfs_imap_set(fs, ino, d->mode == QFS_MODE_FREE ? 0 : addr);
+	}
+	qfs_free(o.a);
+	qfs_free(n.a);
+	return err;
+}
+
+int qfs_sum_check(struct qfs *fs, const struct qfs_disk_sum *s, uint64_t addr)
+{
+	struct qfs_disk_sum *m = (struct qfs_disk_sum *)s;
+	uint32_t crc = m->crc, sum_crc = m->sum_crc;
+	m->crc = m->sum_crc = 0;
+	uint32_t want = qfs_crc32c(0, m, QFS_BLOCK_SIZE);
+	m->crc = crc;
+	m->sum_crc = sum_crc;
+	if (s->magic != QFS_MAGIC_SUM || sum_crc != want ||
+	    memcmp(s->uuid, fs->sb.uuid, sizeof(s->uuid)) || s->seg_blocks != fs->sb.seg_blocks ||
+	    s->nblocks >= QFS_PSEG_MAX || s->next_seg >= fs->sb.nsegs)
+		return -EUCLEAN;
+	uint32_t seg = qfs_seg_of(fs, addr);
+	if (addr + 1 + s->nblocks > qfs_seg_start(fs, seg) + fs->sb.seg_blocks)
+		return -EUCLEAN;
+	return 0;
+}
+
+struct rf_pseg {
+	uint32_t addr, nblocks, seg, next_seg, crc;
+};
+
+int qfs_recover(struct qfs *fs, uint32_t *applied)
+{
+	struct rf_pseg *list = NULL;
+	size_t n = 0, cap = 0;
+	long last_commit = -1;
+	uint64_t seq = fs->seq;
+	uint32_t prev = fs->prev_crc, pos = fs->log_addr, cur = fs->cur_seg, next = fs->next_seg;
+	uint32_t segs = 0;
+	uint8_t *buf = qfs_alloc_big((size_t)QFS_PSEG_MAX * QFS_BLOCK_SIZE);
+	struct qfs_disk_inode *d = qfs_alloc_block();
+	int err = buf && d ? 0 : -ENOMEM;
+	*applied = 0;
+
+	/* Pass 1: find the valid chain and its last commit. */
+	while (!err) {
+		if (qfs_seg_start(fs, cur) + fs->sb.seg_blocks - pos < 2) {
+			if (next == cur || ++segs > fs->sb.nsegs)
+				break;
+			cur = next;
+			pos = (uint32_t)qfs_seg_start(fs, cur);
+		}
+		struct qfs_disk_sum *s = (struct qfs_disk_sum *)buf;
+		if (qfs_dev_read(fs, pos, buf, 1) || qfs_sum_check(fs, s, pos) || s->seq != seq ||
+		    s->prev_crc != prev)
+			break;
+		uint32_t crc = s->crc;
+		if (s->nblocks && qfs_dev_read(fs, pos + 1, buf + QFS_BLOCK_SIZE, s->nblocks))
+			break;
+		s->crc = 0;
+		if (qfs_crc32c(0, buf, (size_t)(1 + s->nblocks) * QFS_BLOCK_SIZE) != crc)
+			break;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 64;
+			struct rf_pseg *l = qfs_malloc(cap * sizeof(*l));
+			if (!l) {
+				err = -ENOMEM;
+				break;
+			}
+			if (n)
+				memcpy(l, list, n * sizeof(*l));
+			qfs_free(list);
+			list = l;
+		}
+		list[n] = (struct rf_pseg){pos, s->nblocks, cur, s->next_seg, crc};
+		if (s->flags & QFS_SUM_COMMIT)
+			last_commit = (long)n;
+		n++;
+		seq++;
+		prev = crc;
+		pos += 1 + s->nblocks;
+		next = s->next_seg;
+	}
+
+	/* Pass 2: apply the committed psegs in order. */
+	for (long i = 0; !err && i <= last_commit; i++) {
+		struct rf_pseg *p = &list[i];
+		struct qfs_disk_sum *s = (struct qfs_disk_sum *)buf;
+		if (p->seg != fs->cur_seg) {
+			fs->seg_busy[p->seg] = 1;
+			fs->segs_since_cp++;
+		}
+		fs->seg_busy[p->next_seg] = 1;
+		err = qfs_dev_read(fs, p->addr, buf, 1);
+		for (uint32_t k = 0; !err && k < p->nblocks; k++)
+			if (s->e[k].ino && s->e[k].key == QFS_KEY_INODE)
+				err = apply_inode(fs, s->e[k].ino, p->addr + 1 + k, d);
+		fs->sut[p->seg].age = (uint32_t)s->seq;
+		fs->seq = s->seq + 1;
+		fs->prev_crc = p->crc;
+		fs->log_addr = p->addr + 1 + p->nblocks;
+		fs->cur_seg = p->seg;
+		fs->next_seg = p->next_seg;
+		(*applied)++;
+	}
+	if (!err && *applied) {
+		/* The checkpoint's next segment, if the log never reached it, stays reserved. */
+		fs->cp_needed = true;
+	}
+	qfs_free(list);
+	qfs_free_block(buf);
+	qfs_free_block(d);
+	return err;
+}

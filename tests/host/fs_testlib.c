@@ -1,0 +1,167 @@
+/* Helpers shared by the quillfs host tests: see fs_test.h. */
+#include "tests/host/fs_test.h"
+
+int test_failures;
+
+void test_run(const char *name, int (*fn)(char *reason, size_t n))
+{
+	char reason[512] = "";
+	int r = fn(reason, sizeof(reason));
+	if (r) {
+		test_failures++;
+		printf("TEST %s FAIL %s\n", name, reason[0] ? reason : "failed");
+	} else {
+		printf("TEST %s PASS\n", name);
+	}
+	fflush(stdout);
+}
+
+struct blkdev_ram *ram_fs(uint64_t bytes, uint32_t seg_bytes)
+{
+	struct blkdev_ram *r = blkdev_ram_new(bytes, NULL);
+	struct qfs_format_opts o = {.seg_bytes = seg_bytes};
+	if (!r || qfs_format(&r->dev, &o)) {
+		blkdev_ram_free(r);
+		return NULL;
+	}
+	return r;
+}
+
+int put_file(struct qfs *fs, const char *path, const void *data, size_t len)
+{
+	struct qfs_file *f;
+	int err = qfs_open(fs, path, QFS_O_CREAT | QFS_O_TRUNC, &f);
+	if (err)
+		return err;
+	int64_t n = len ? qfs_write(f, 0, data, len) : 0;
+	qfs_close(f);
+	if (n < 0)
+		return (int)n;
+	return n == (int64_t)len ? 0 : -ENOSPC;
+}
+
+int64_t get_file(struct qfs *fs, const char *path, uint8_t **out)
+{
+	struct qfs_stat st;
+	struct qfs_file *f;
+	int err = qfs_stat(fs, path, &st);
+	if (!err)
+		err = qfs_open(fs, path, 0, &f);
+	if (err)
+		return err;
+	uint8_t *buf = malloc(st.size + 1);
+	int64_t n = qfs_read(f, 0, buf, st.size);
+	qfs_close(f);
+	if (n < 0) {
+		free(buf);
+		return n;
+	}
+	*out = buf;
+	return n;
+}
+
+uint64_t hash_bytes(uint64_t h, const void *p, size_t n)
+{
+	const uint8_t *b = p;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ b[i]) * 0x100000001b3ull;
+	return h;
+}
+
+void fill_pattern(uint8_t *buf, size_t n, uint64_t seed)
+{
+	uint64_t s = seed * 0x9e3779b97f4a7c15ull + 1;
+	for (size_t i = 0; i < n; i += 8) {
+		uint64_t x = host_rand(&s);
+		memcpy(buf + i, &x, n - i < 8 ? n - i : 8);
+	}
+}
+
+struct tree_ent {
+	char *path;
+	uint64_t h;
+};
+
+static int ent_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct tree_ent *)a)->path, ((const struct tree_ent *)b)->path);
+}
+
+static int walk_tree(struct qfs *fs, const char *dir, struct tree_ent **v, size_t *n, size_t *cap,
+		     int depth)
+{
+	struct qfs_dirent e;
+	uint64_t cookie = 0;
+	int r;
+	if (depth > 64)
+		return -ELOOP;
+	while ((r = qfs_readdir(fs, dir, &cookie, &e)) == 1) {
+		char path[4096];
+		snprintf(path, sizeof(path), "%s/%s", strcmp(dir, "/") ? dir : "", e.name);
+		uint64_t h = hash_bytes(0xcbf29ce484222325ull, path, strlen(path));
+		h = hash_bytes(h, &e.type, sizeof(e.type));
+		if (e.type == QFS_MODE_FILE) {
+			uint8_t *data;
+			int64_t len = get_file(fs, path, &data);
+			if (len < 0)
+				return (int)len;
+			h = hash_bytes(h, &len, sizeof(len));
+			h = hash_bytes(h, data, (size_t)len);
+			free(data);
+		}
+		if (*n == *cap) {
+			*cap = *cap ? *cap * 2 : 64;
+			*v = realloc(*v, *cap * sizeof(**v));
+		}
+		(*v)[*n].path = strdup(path);
+		(*v)[*n].h = h;
+		(*n)++;
+		if (e.type == QFS_MODE_DIR) {
+			int err = walk_tree(fs, path, v, n, cap, depth + 1);
+			if (err)
+				return err;
+		}
+	}
+	return r;
+}
+
+int tree_hash(struct qfs *fs, uint64_t *hash, uint64_t *nfiles)
+{
+	struct tree_ent *v = NULL;
+	size_t n = 0, cap = 0;
+	int err = walk_tree(fs, "/", &v, &n, &cap, 0);
+	qsort(v, n, sizeof(*v), ent_cmp);
+	uint64_t h = 0xcbf29ce484222325ull;
+	for (size_t i = 0; i < n; i++) {
+		h = hash_bytes(h, &v[i].h, sizeof(v[i].h));
+		free(v[i].path);
+	}
+	free(v);
+	*hash = h;
+	if (nfiles)
+		*nfiles = n;
+	return err;
+}
+
+struct fsck_first {
+	char *buf;
+	size_t len;
+	int n;
+};
+
+static void fsck_note(void *ctx, const char *msg)
+{
+	struct fsck_first *f = ctx;
+	if (f->n++ == 0 && f->buf)
+		snprintf(f->buf, f->len, "%s", msg);
+	if (getenv("FSCK_VERBOSE"))
+		fprintf(stderr, "fsck: %s\n", msg);
+}
+
+int fsck_quiet(struct blk_dev *dev, char *first, size_t firstlen)
+{
+	struct fsck_first f = {first, firstlen, 0};
+	if (first && firstlen)
+		first[0] = 0;
+	return qfs_fsck(dev, false, fsck_note, &f, NULL);
+}

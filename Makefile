@@ -43,8 +43,11 @@ HOST_TESTS :=
 HOST_TOOLS :=
 include $(sort $(wildcard tests/host/*.mk tools/*.mk))
 
-.PHONY: all kernel iso tools host-tests deps run test debug clean bench crashtest
-all: kernel iso tools
+.PHONY: all build kernel iso tools host-tests deps run test debug clean bench crashtest
+# Plain `make` checks the tools first (tools/deps.sh), then builds.
+all: deps
+	$(Q)$(MAKE) --no-print-directory build
+build: kernel iso tools
 
 deps:
 	$(Q)tools/deps.sh
@@ -92,21 +95,21 @@ DISK ?=
 ACCEL ?= tcg
 export ACCEL
 
-run: deps all
+run: all
 	$(Q)tools/quill-make-run "$(DISK)"
 
 test: deps
-	$(Q)$(MAKE) --no-print-directory all host-tests
+	$(Q)$(MAKE) --no-print-directory build host-tests
 	$(Q)python3 tests/run
 
 crashtest: deps
 	$(Q)$(MAKE) --no-print-directory host-tests
 	$(Q)CRASH_LONG=1 python3 tests/run --only host
 
-bench: deps all
+bench: all
 	$(Q)python3 tools/quill-bench
 
-debug: deps all
+debug: all
 	$(Q)tools/quill-debug
 
 clean:

@@ -1,11 +1,40 @@
 /*
  * The jobs a boot can run, in this order: test= (in-kernel tests), then
- * bench= (benchmarks). With neither on the command line, the default job:
- * every in-kernel test that needs no consent.
+ * bench= (benchmarks). With neither on the command line, the default job
+ * (what `make run` shows):
+ *
+ *   with a disk   raw 4 KiB random writes at QD1 and QD32, test=write
+ *                 (raw pattern + quillfs tree, verified), then fsync'd 4 KiB
+ *                 file writes through quillfs. On a disk that holds a
+ *                 quillfs and without overwrite=1, the raw parts are skipped
+ *                 (said so on the console) and the file system is kept.
+ *   without one   every in-kernel test that needs no consent (test=all)
  */
+#include "drivers/blk/blk.h"
 #include "kernel/bench.h"
 #include "kernel/jobs.h"
 #include "kernel/kernel.h"
+
+#define DEFAULT_RAW_BENCH "raw:randwrite:4k:qd1:2s,raw:randwrite:4k:qd32:2s"
+#define DEFAULT_FS_BENCH "fs:smallfiles:4k:fsync=1:2s"
+
+static int default_job(void)
+{
+	struct blk_dev *dev = blk_get("vda");
+	if (!dev) {
+		printf("jobs: no disk attached; running the in-kernel tests (attach one with --disk FILE)\n");
+		return ktest_run("all");
+	}
+	printf("jobs: default job on %s: raw benchmarks, test=write, file benchmark\n", dev->name);
+	int failed = 0;
+	if (bench_may_overwrite(dev, "jobs"))
+		failed += bench_run_list(DEFAULT_RAW_BENCH);
+	else
+		printf("jobs: raw benchmarks skipped to keep the file system on %s\n", dev->name);
+	failed += ktest_run("write");
+	failed += bench_run_list(DEFAULT_FS_BENCH);
+	return failed;
+}
 
 int jobs_run(void)
 {
@@ -16,9 +45,9 @@ int jobs_run(void)
 		cmdline_entry(i, &k, &v);
 		benches |= !strcmp(k, "bench");
 	}
-	if (!tests && !benches)
-		tests = "all";
 	int failed = 0;
+	if (!tests && !benches)
+		failed = default_job();
 	if (tests)
 		failed += ktest_run(tests);
 	if (benches)

@@ -16,6 +16,7 @@
  *   blk_zeroes    WRITE_ZEROES then DISCARD when offered
  *   blk_eio       with an error-injecting backend: failed writes come back
  *                 as -EIO, the others succeed, the device stays usable
+ *   blk_watchdog  a device that stops answering is declared dead, nothing hangs
  *   blk           blk_id, blk_range, blk_queue, blk_big, blk_zeroes, then
  *                 blk_pattern last (so the image holds the pattern)
  */
@@ -131,7 +132,7 @@ static int blkt_pattern_run(struct blk_dev *bd, uint32_t pass, bool write, char 
 	for (unsigned i = 0; i < BLKT_QD; i++)
 		r->io[i].buf = mem + (size_t)i * BLKT_MAX_IO;
 	bool more = true;
-	uint64_t t0 = time_ns();
+	uint64_t t0 = time_ns(), irqs = bd->stats.irqs, kicks = bd->stats.kicks;
 	for (;;) {
 		unsigned busy = 0, submitted = 0;
 		for (unsigned i = 0; i < BLKT_QD; i++) {
@@ -171,9 +172,10 @@ static int blkt_pattern_run(struct blk_dev *bd, uint32_t pass, bool write, char 
 			break;
 	}
 	uint64_t ms = (time_ns() - t0) / 1000000;
-	printf("blk: %s %s pass %u: %llu requests, %llu MiB in %llu ms\n", bd->name,
-	       write ? "wrote" : "verified", pass, (unsigned long long)r->ios,
-	       (unsigned long long)(r->bytes >> 20), (unsigned long long)ms);
+	printf("blk: %s %s pass %u: %llu requests, %llu MiB in %llu ms, %llu interrupts, %llu notifications\n",
+	       bd->name, write ? "wrote" : "verified", pass, (unsigned long long)r->ios,
+	       (unsigned long long)(r->bytes >> 20), (unsigned long long)ms,
+	       (unsigned long long)(bd->stats.irqs - irqs), (unsigned long long)(bd->stats.kicks - kicks));
 	if (r->what[0])
 		KTEST_FAIL("%s: %s (%llu bad sectors, %llu I/O errors)", bd->name, r->what,
 			   (unsigned long long)r->bad_sectors, (unsigned long long)r->io_errors);
@@ -538,6 +540,35 @@ KTEST_DEFINE(blk_eio, "blk_eio", true)
 	int err = blk_read(bd, 0, buf, 4096);
 	if (err)
 		KTEST_FAIL("read after the errors: %s", blk_strerror(err));
+	return 0;
+}
+
+/*
+ * Run with a backend too slow to answer in time (QEMU throttling) and a
+ * short blk.timeout_ms: the watchdog must fail the request with -ENODEV,
+ * mark the device broken, and later requests must fail at once.
+ */
+KTEST_DEFINE(blk_watchdog, "blk_watchdog", true)
+{
+	if (blkt_need_disk(reason, reason_len))
+		return -1;
+	struct blk_dev *bd = blk_get_index(0);
+	uint8_t *buf = blkt_buffers();
+	if (!buf)
+		KTEST_FAIL("out of memory");
+	uint32_t len = MIN(BLKT_QD * BLKT_MAX_IO, bd->max_req_bytes);
+	uint64_t t0 = time_ns();
+	int err = 0;
+	/* A throttled backend may let the first request through at full speed. */
+	for (int i = 0; i < 8 && !err; i++)
+		err = blk_write(bd, 0, buf, len);
+	uint64_t ms = (time_ns() - t0) / 1000000;
+	printf("blk: %s %u-byte write ended after %llu ms: %s\n", bd->name, len,
+	       (unsigned long long)ms, blk_strerror(err));
+	if (err != -ENODEV || !bd->broken)
+		KTEST_FAIL("write gave %d (broken %d), expected the watchdog's -ENODEV", err, bd->broken);
+	if ((err = blk_read(bd, 0, buf, bd->lbs)) != -ENODEV)
+		KTEST_FAIL("read on a broken device gave %d, not -ENODEV", err);
 	return 0;
 }
 

@@ -1,0 +1,162 @@
+"""QEMU tests of PCI, virtio-pci and virtio-blk: the same block tests on many
+device configurations, then read-only disks, error injection and a dead device.
+
+Most cases run test=blk (drivers/blk/blk_ktest.c): GET_ID, bad requests,
+4096 requests at once, a request larger than the driver's largest part,
+write-zeroes/discard, then the LBA-stamped pattern over the disk (strided on
+disks over 256 MiB) written at depth 32, flushed and verified. Afterwards
+tools/blkpattern checks each image on the host, sector by sector (disk i
+carries pass i + 1).
+"""
+import os
+import subprocess
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BLKPATTERN = os.path.join(ROOT, "build", "tools", "blkpattern")
+
+FEATURE_LINE = r"^vda: virtio-blk at [0-9a-f]{2}:[0-9a-f]{2}\.[0-7], \d+ sectors"
+BLK_EXPECT = [FEATURE_LINE, r"^TEST blk PASS$", r"^quill: exit 0$"]
+NO_BREAKAGE = [r"device broken", r"failed: ", r"CPU exception"]
+
+
+def pattern_check(ctx):
+    """Every disk's image holds the pattern of pass (index + 1), sector by sector."""
+    for i, disk in enumerate(ctx.disks):
+        r = subprocess.run([BLKPATTERN, disk, str(i + 1)], capture_output=True, text=True)
+        if r.returncode != 0:
+            out = (r.stdout + r.stderr).strip().splitlines()
+            return False, "disk%d pattern: %s" % (i, out[-1] if out else "exit %d" % r.returncode)
+    return True, ""
+
+
+def blk(name, qemu=(), disks=None, expect=(), cmdline="test=blk", check=pattern_check, **kw):
+    """A test=blk case; `qemu` adds QEMU arguments, `expect` extra output regexes."""
+    case = dict(name=name, cmdline=cmdline, qemu=list(qemu),
+                disks=disks if disks is not None else [dict(size="64M")],
+                expect=BLK_EXPECT + list(expect), reject=NO_BREAKAGE, timeout=180)
+    if check:
+        case["check"] = check
+    case.update(kw)
+    return case
+
+
+def device(opts="", drive="d0", disk="{disk0}", drive_opts=""):
+    """A -drive/-device pair for raw_disks cases."""
+    return ["-drive", "if=none,id=%s,format=raw,file=%s%s" % (drive, disk, drive_opts),
+            "-device", "virtio-blk-pci,drive=%s%s" % (drive, "," + opts if opts else "")]
+
+
+def write_pattern(path):
+    subprocess.run([BLKPATTERN, "--write", path, "1"], check=True, capture_output=True)
+
+
+BLKDEBUG_CONF = """[inject-error]
+event = "write_aio"
+errno = "5"
+sector = "64"
+
+[inject-error]
+event = "write_aio"
+errno = "5"
+sector = "1000"
+"""
+
+
+def blkdebug_prepare(path):
+    with open(os.path.join(os.path.dirname(path), "blkdebug.conf"), "w") as f:
+        f.write(BLKDEBUG_CONF)
+
+
+CASES = [
+    # The default device: -drive if=virtio (MSI-X, indirect, event-idx, queue 256).
+    blk("blk-default", expect=[
+        r"^vda: .* 131072 sectors \(64 MiB\), block 512/512, write-back, queue 256 \(indirect\), msix,",
+        r"^vda: .*features .*FLUSH.*CONFIG_WCE.*INDIRECT_DESC EVENT_IDX VERSION_1",
+        r"^blk: vda wrote pass 1: \d+ requests, 64 MiB",
+        r"^blk: vda verified pass 1: \d+ requests, 64 MiB",
+        r"^blk: vda 4096 writes submitted at once",
+    ]),
+    blk("blk-serial", raw_disks=True, qemu=device("serial=quill-disk-7"),
+        expect=[r"^blk: vda id 'quill-disk-7'$"]),
+    blk("blk-indirect-off", raw_disks=True, qemu=device("indirect_desc=off"),
+        expect=[r"^vda: .*, queue 256, msix,"], reject=NO_BREAKAGE + [r"INDIRECT_DESC"]),
+    blk("blk-event-idx-off", raw_disks=True, qemu=device("event_idx=off"),
+        expect=[r"^vda: .*queue 256 \(indirect\), msix,"], reject=NO_BREAKAGE + [r"EVENT_IDX"]),
+    blk("blk-no-indirect-no-event-idx", raw_disks=True,
+        qemu=device("indirect_desc=off,event_idx=off,queue-size=64"),
+        expect=[r"^vda: .*, queue 64, msix,"]),
+    blk("blk-queue-64", raw_disks=True, qemu=device("queue-size=64"),
+        expect=[r"^vda: .*queue 64 \(indirect\)"]),
+    blk("blk-queue-1024", raw_disks=True, qemu=device("queue-size=1024"),
+        expect=[r"^vda: .*queue 1024 \(indirect\)"]),
+    blk("blk-intx", raw_disks=True, qemu=device("vectors=0"),
+        expect=[r"^vda: .*\(indirect\), intx,", r"^blk: vda wrote pass 1: .* [1-9]\d* interrupts"]),
+    blk("blk-q35", qemu=["-machine", "q35"],
+        expect=[r"^pci: ECAM at 0x[0-9a-f]+, buses 0-\d+", r"^vda: .*, msix,"]),
+    blk("blk-q35-intx", raw_disks=True, qemu=["-machine", "q35"] + device("vectors=0"),
+        expect=[r"^vda: .*, intx,"]),
+    # Behind bridges: the walk must recurse into secondary buses.
+    blk("blk-pci-bridge", raw_disks=True,
+        qemu=["-device", "pci-bridge,id=br1,chassis_nr=1"] + device("bus=br1,addr=0x5"),
+        expect=[r"^vda: virtio-blk at 01:05\.0,"]),
+    blk("blk-q35-root-port", raw_disks=True,
+        qemu=["-machine", "q35", "-device", "pcie-root-port,id=rp1,chassis=1,slot=1"] + device("bus=rp1"),
+        expect=[r"^pci: 01:00\.0 1af4:1042 ", r"^vda: virtio-blk at 01:00\.0,"]),
+    blk("blk-modern-only", raw_disks=True, qemu=device("disable-legacy=on"),
+        expect=[r"^pci: 00:0[0-9a-f]\.0 1af4:1042 "]),
+    blk("blk-4k-blocks", raw_disks=True,
+        qemu=device("logical_block_size=4096,physical_block_size=4096"),
+        expect=[r"^vda: .*, block 4096/4096,"]),
+    blk("blk-4k-physical", raw_disks=True, qemu=device("physical_block_size=4096"),
+        expect=[r"^vda: .*, block 512/4096,"]),
+    blk("blk-two-disks", disks=[dict(size="64M"), dict(size="32M")],
+        expect=[r"^vdb: virtio-blk at .* 65536 sectors \(32 MiB\)",
+                r"^blk: vdb verified pass 2: \d+ requests, 32 MiB"]),
+    # Four disks on INTx: some share an 8259 line, each device's ISR says which.
+    blk("blk-four-disks-intx", raw_disks=True,
+        disks=[dict(size="16M") for _ in range(4)],
+        qemu=sum([device("vectors=0", "d%d" % i, "{disk%d}" % i) for i in range(4)], []),
+        expect=[r"^vd%s: .*, intx," % c for c in "abcd"]),
+    blk("blk-4G-sparse", disks=[dict(size="4G")],
+        expect=[r"^vda: .* 8388608 sectors \(4096 MiB\)",
+                r"^blk: vda verified pass 1: \d+ requests, 16 MiB"]),
+    blk("blk-poll", cmdline="test=blk blk.poll=1", expect=[r"^vda: .*\(indirect\), poll,"]),
+    blk("blk-writethrough", disks=[dict(size="64M", opts="cache=writethrough")],
+        expect=[r"^vda: .*, block 512/512, writethrough, "]),
+    # null-co: capacity and bad requests only, there is no content to check.
+    dict(name="blk-null-co", cmdline="test=blk_id,blk_range", raw_disks=True, disks=[],
+         qemu=["-blockdev", "driver=null-co,node-name=n0,size=%d" % (1 << 30),
+               "-device", "virtio-blk-pci,drive=n0,serial=null0"],
+         expect=[r"^vda: .* 2097152 sectors \(1024 MiB\)", r"^blk: vda id 'null0'$",
+                 r"^TEST blk_range PASS$", r"^TEST blk_id PASS$", r"^quill: exit 0$"],
+         reject=NO_BREAKAGE, timeout=120),
+    # A read-only disk: refuses writes before the device sees them; reads the host's pattern.
+    dict(name="blk-readonly", cmdline="test=blk_ro,blk_verify,blk_range",
+         disks=[dict(size="16M", prepare=write_pattern, opts="readonly=on")],
+         expect=[r"^vda: .*, read-only, ", r"^vda: .*features .*\bRO\b",
+                 r"^blk: vda is read-only: writes refused with 'read-only device'$",
+                 r"^TEST blk_ro PASS$", r"^TEST blk_verify PASS$", r"^TEST blk_range PASS$",
+                 r"^quill: exit 0$"],
+         reject=NO_BREAKAGE, timeout=120),
+    dict(name="blk-readonly-needs-ro-disk", cmdline="test=blk_ro", expect_exit=1,
+         disks=[dict(size="16M")],
+         expect=[r"^TEST blk_ro FAIL no read-only disk", r"^quill: exit 1$"], timeout=120),
+    dict(name="blk-no-disk", cmdline="test=blk", expect_exit=1, disks=[],
+         expect=[r"^drivers: no virtio-blk disk found$", r"^TEST blk FAIL no block device",
+                 r"^quill: exit 1$"], timeout=120),
+    # blkdebug fails the writes covering two sectors: those come back -EIO, the rest succeed.
+    dict(name="blk-eio-injected", cmdline="test=blk_eio", raw_disks=True,
+         disks=[dict(size="16M", prepare=blkdebug_prepare)],
+         qemu=["-drive", "if=none,id=d0,format=raw,werror=report,rerror=report,"
+               "file=blkdebug:{tmp}/blkdebug.conf:{disk0}",
+               "-device", "virtio-blk-pci,drive=d0"],
+         expect=[r"^blk: vda 256 writes: [1-9]\d* ok, [1-9]\d* I/O errors, 0 other$",
+                 r"^TEST blk_eio PASS$", r"^quill: exit 0$"],
+         reject=NO_BREAKAGE, timeout=120),
+    # A backend far too slow to answer: the watchdog declares the device dead, nothing hangs.
+    dict(name="blk-watchdog", cmdline="test=blk_watchdog blk.timeout_ms=1500", raw_disks=True,
+         disks=[dict(size="16M")],
+         qemu=device(drive_opts=",throttling.bps-write=65536"),
+         expect=[r"^vda: device broken: watchdog", r"^TEST blk_watchdog PASS$", r"^quill: exit 0$"],
+         timeout=120),
+]

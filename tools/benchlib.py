@@ -1,0 +1,611 @@
+"""Pieces of the benchmark runner (tools/quill-bench) that tests reuse.
+
+  BENCH lines   parse_bench(), check_bench(): the kernel's one line per run
+  QEMU side     Config (one QEMU configuration -> its arguments), Qmp (a small
+                QMP client), blockstats(), attribute_requests() (QEMU's
+                completed-request counts turned into per-run figures)
+  outputs       write_csv(), write_summary(), write_plot()
+
+Python 3 standard library only; the plot needs gnuplot.
+"""
+import csv
+import json
+import math
+import os
+import socket
+import statistics
+import subprocess
+import time
+from dataclasses import dataclass
+
+# Keys every BENCH line carries (DESIGN.md, issue 5), and those that are numbers.
+REQUIRED = ("name", "target", "dev", "op", "bs", "qd", "mode", "ios", "secs", "iops", "mibps",
+            "p50_us", "p99_us", "p999_us", "max_us", "kicks_per_io", "irqs_per_io", "avg_batch",
+            "busy_ns_per_io", "errors")
+NUMERIC = ("bs", "qd", "ios", "secs", "iops", "mibps", "p50_us", "p99_us", "p999_us", "max_us",
+           "kicks_per_io", "irqs_per_io", "avg_batch", "busy_ns_per_io", "errors")
+AGREE_TOLERANCE = 0.02  # guest and QEMU counts further apart than this are flagged
+
+
+# ---------------------------------------------------------------- BENCH lines
+
+def parse_bench(line):
+    """One console line -> dict of its key=value words (strings), or None if no BENCH line.
+
+    "BENCH name=X FAIL reason" gives {"name": "X", "fail": "reason"}.
+    """
+    line = line.strip()
+    if not line.startswith("BENCH "):
+        return None
+    rec, rest = {}, []
+    for word in line.split()[1:]:
+        if "=" in word and not rest:
+            k, v = word.split("=", 1)
+            rec[k] = v
+        else:
+            rest.append(word)
+    if rest:
+        rec["fail"] = " ".join(rest[1:] if rest[0] == "FAIL" else rest)
+    return rec
+
+
+def parse_output(text):
+    """Every BENCH line in a console transcript, in order."""
+    return [r for r in (parse_bench(l) for l in text.splitlines()) if r is not None]
+
+
+def number(rec, key):
+    try:
+        return float(rec[key])
+    except (KeyError, ValueError):
+        return None
+
+
+def parse_duration_ms(s):
+    """'2s' / '500ms' -> milliseconds, else None."""
+    for suffix, scale in (("ms", 1), ("s", 1000)):
+        if s.endswith(suffix) and s[:-len(suffix)].isdigit():
+            return int(s[:-len(suffix)]) * scale
+    return None
+
+
+def parse_size(s):
+    """'4k' / '64k' / '4096' / '1m' -> bytes, else None."""
+    scale = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}.get(s[-1:].lower(), 1)
+    digits = s[:-1] if scale > 1 else s
+    return int(digits) * scale if digits.isdigit() else None
+
+
+def spec_expectations(spec):
+    """What one raw run in bench= syntax asks for: {op, mode, bs, qd, and time_ms or ios},
+    with the kernel's defaults (kernel/bench_spec.c: randwrite, irq, 4k, qd1, 2s)."""
+    want = {"op": "randwrite", "mode": "irq", "bs": 4096, "qd": 1, "time_ms": 2000}
+    for tok in spec.split(":"):
+        k, eq, v = tok.partition("=")
+        if eq:
+            tok = {"bs": v, "qd": "qd" + v, "time": v, "ios": v + "ios", "mode": v}.get(k, "")
+        if tok in ("randwrite", "seqwrite", "randread", "seqread", "flushwrite"):
+            want["op"] = tok
+        elif tok.startswith("mixed"):
+            want["op"] = "mixed"
+        elif tok in ("irq", "poll", "hybrid"):
+            want["mode"] = tok
+        elif tok.startswith("qd") and tok[2:].isdigit():
+            want["qd"] = int(tok[2:])
+        elif tok.endswith("ios") and tok[:-3].isdigit():
+            want["ios"] = int(tok[:-3])
+            want.pop("time_ms", None)
+        elif parse_duration_ms(tok) is not None:
+            want["time_ms"] = parse_duration_ms(tok)
+            want.pop("ios", None)
+        elif parse_size(tok) is not None:
+            want["bs"] = parse_size(tok)
+    return want
+
+
+def check_bench(rec, want=None):
+    """Problems with one parsed BENCH line (empty list: sane). Never judges speed.
+
+    want: what the run asked for (spec_expectations()); checks that the line
+    reports that run, that ios matches the queue depth and the duration or
+    count, and that the figures agree with each other.
+    """
+    if rec.get("fail"):
+        return ["BENCH %s FAIL %s" % (rec.get("name"), rec["fail"])]
+    probs = ["missing key %s" % k for k in REQUIRED if k not in rec]
+    bad = [k for k in NUMERIC if k in rec and (number(rec, k) is None or number(rec, k) < 0)]
+    probs += ["%s=%s is not a number >= 0" % (k, rec[k]) for k in bad]
+    if probs:
+        return probs
+    n = {k: number(rec, k) for k in NUMERIC}
+    if n["errors"] > 0:
+        probs.append("errors=%d (%s)" % (n["errors"], rec.get("first_error", "?")))
+    if n["ios"] <= 0 or n["iops"] <= 0 or n["secs"] <= 0:
+        probs.append("nothing measured: ios=%s secs=%s iops=%s" % (rec["ios"], rec["secs"], rec["iops"]))
+        return probs
+    if not n["p50_us"] <= n["p99_us"] <= n["p999_us"] <= n["max_us"]:
+        probs.append("percentiles out of order: p50 %s p99 %s p99.9 %s max %s"
+                     % (rec["p50_us"], rec["p99_us"], rec["p999_us"], rec["max_us"]))
+    # secs is printed with two decimals: allow its rounding, plus 0.1%.
+    slack = n["ios"] * (0.006 / n["secs"] + 0.001) + 1
+    if abs(n["iops"] * n["secs"] - n["ios"]) > slack:
+        probs.append("iops %s x secs %s != ios %s" % (rec["iops"], rec["secs"], rec["ios"]))
+    mib = n["iops"] * n["bs"] / (1 << 20)
+    if abs(mib - n["mibps"]) > 0.01 * mib + 0.02:
+        probs.append("mibps %s != iops x bs (%.2f)" % (rec["mibps"], mib))
+    if rec.get("target") == "raw" and n["kicks_per_io"] <= 0:
+        probs.append("kicks_per_io=0: requests reached the device without a notification?")
+    want = want or {}
+    for k in ("op", "mode"):
+        if k in want and rec[k] != want[k]:
+            probs.append("%s=%s, asked for %s" % (k, rec[k], want[k]))
+    for k in ("bs", "qd"):
+        if k in want and n[k] != want[k]:
+            probs.append("%s=%s, asked for %s" % (k, rec[k], want[k]))
+    qd = want.get("qd", n["qd"])
+    if "ios" in want:
+        if n["ios"] != want["ios"]:
+            probs.append("ios=%s, asked for %d" % (rec["ios"], want["ios"]))
+    elif "time_ms" in want:
+        t = want["time_ms"] / 1000.0
+        if n["ios"] < qd:
+            probs.append("ios=%s fewer than qd=%d: not every slot completed once" % (rec["ios"], qd))
+        # The run stops issuing at its deadline and drains what is in flight.
+        if n["secs"] < t - 0.01:
+            probs.append("secs=%s shorter than the %g s asked for" % (rec["secs"], t))
+        if n["secs"] > t + n["max_us"] / 1e6 + 0.1:
+            probs.append("secs=%s overran the %g s asked for by more than the slowest request"
+                         % (rec["secs"], t))
+    return probs
+
+
+# ---------------------------------------------------------------- QEMU side
+
+@dataclass
+class Config:
+    """One QEMU configuration of the benchmark disk (every field is a CSV column)."""
+    backend: str = "file"     # file | null-co
+    cache: str = "writeback"  # file only: none | writeback | ...
+    aio: str = "threads"      # file only: threads | native | io_uring
+    iothread: bool = False
+    event_idx: bool = True
+    queue_size: int = 256     # QEMU's default
+    indirect: bool = True     # QEMU's default (indirect_desc); the guest decides whether to use it
+    packed: bool = False
+    num_queues: int = 1       # QEMU's default is one per vCPU; one vCPU here
+    accel: str = "tcg"
+    machine: str = "pc"
+
+    @property
+    def name(self):
+        n = "null-co" if self.backend == "null-co" else "%s/%s" % (self.cache, self.aio)
+        if self.iothread:
+            n += " +iothread"
+        if not self.event_idx:
+            n += " -event_idx"
+        if self.queue_size != 256:
+            n += " qs%d" % self.queue_size
+        if self.packed:
+            n += " +packed"
+        return n
+
+    @property
+    def stores_data(self):
+        return self.backend != "null-co"
+
+    def qemu_args(self, image):
+        """Arguments after quill-run's `--`: the disk as -device virtio-blk-pci,id=vblk0."""
+        args = []
+        if self.machine != "pc":
+            args += ["-machine", self.machine]
+        if self.backend == "null-co":
+            args += ["-blockdev", "driver=null-co,node-name=d0,size=%d" % (1 << 30)]
+        else:
+            args += ["-drive", "if=none,id=d0,format=raw,file=%s,cache=%s,aio=%s"
+                     % (image, self.cache, self.aio)]
+        dev = "virtio-blk-pci,id=vblk0,drive=d0"
+        if self.iothread:
+            args += ["-object", "iothread,id=io0"]
+            dev += ",iothread=io0"
+        if not self.event_idx:
+            dev += ",event_idx=off"
+        if not self.indirect:
+            dev += ",indirect_desc=off"
+        if self.queue_size != 256:
+            dev += ",queue-size=%d" % self.queue_size
+        if self.packed:
+            dev += ",packed=on"
+        if self.num_queues != 1:
+            dev += ",num-queues=%d" % self.num_queues
+        return args + ["-device", dev]
+
+    def columns(self):
+        onoff = lambda b: "on" if b else "off"
+        return {"config": self.name, "accel": self.accel, "machine": self.machine,
+                "backend": self.backend, "cache": self.cache if self.stores_data else "",
+                "aio": self.aio if self.stores_data else "", "iothread": onoff(self.iothread),
+                "queue_size": self.queue_size, "event_idx": onoff(self.event_idx),
+                "indirect": onoff(self.indirect), "packed": onoff(self.packed),
+                "num_queues": self.num_queues}
+
+
+class QmpError(Exception):
+    pass
+
+
+class Qmp:
+    """Just enough of QMP: connect (waiting for the socket), negotiate, run commands."""
+
+    def __init__(self, path, wait=30.0, alive=lambda: True):
+        deadline = time.monotonic() + wait
+        while True:
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                s.connect(path)
+                break
+            except OSError as e:
+                s.close()
+                if time.monotonic() > deadline or not alive():
+                    raise QmpError("cannot connect to QMP at %s: %s" % (path, e))
+                time.sleep(0.05)
+        s.settimeout(10)
+        self.sock, self.f = s, s.makefile("rw", encoding="utf-8")
+        if "QMP" not in self._read():
+            raise QmpError("no QMP greeting")
+        self.cmd("qmp_capabilities")
+
+    def _read(self):
+        line = self.f.readline()
+        if not line:
+            raise QmpError("QMP connection closed")
+        return json.loads(line)
+
+    def cmd(self, name, **arguments):
+        msg = {"execute": name}
+        if arguments:
+            msg["arguments"] = arguments
+        try:
+            self.f.write(json.dumps(msg) + "\n")
+            self.f.flush()
+            while True:
+                r = self._read()  # skip asynchronous events
+                if "return" in r:
+                    return r["return"]
+                if "error" in r:
+                    raise QmpError("%s: %s" % (name, r["error"].get("desc", r["error"])))
+        except (OSError, ValueError) as e:
+            raise QmpError("%s: %s" % (name, e))
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+def blockstats(qmp, dev_id="vblk0"):
+    """QEMU's completed-request counters for the device with this id."""
+    for e in qmp.cmd("query-blockstats"):
+        qdev = e.get("qdev", "")
+        if qdev == dev_id or "/%s/" % dev_id in qdev:
+            st = e["stats"]
+            return {k: st.get(k, 0) for k in ("rd_operations", "wr_operations", "flush_operations",
+                                              "failed_rd_operations", "failed_wr_operations")}
+    raise QmpError("query-blockstats lists no device %s" % dev_id)
+
+
+def op_counters(op):
+    """Which of QEMU's counters a guest operation shows up in."""
+    if op in ("randread", "seqread"):
+        return ("rd_operations",)
+    if op in ("randwrite", "seqwrite", "flushwrite"):
+        return ("wr_operations",)
+    return ("rd_operations", "wr_operations")
+
+
+def attribute_requests(ops, start, after):
+    """QEMU's count of requests for each run of one boot.
+
+    ops[k]: run k's operation; start: counters before the guest ran (QEMU
+    started with -S); after[k]: counters read when run k's BENCH line came out
+    (None if that query failed). The kernel prints the line once all of run k
+    completed, then starts run k+1 at once, so after[k] may hold a few of run
+    k+1's requests. Run k's count is therefore taken between two readings
+    during which only runs touching other counters were going: the reading
+    before (after[j], j <= k-2, with runs j+1..k-1 on other counters, or
+    `start`) and after[k] (run k+1 on other counters). Alternating reads and
+    writes makes every count exact; where that is impossible the count is
+    marked approximate. Returns [(count or None, exact)].
+    """
+    out = []
+    for k, op in enumerate(ops):
+        keys = op_counters(op)
+        touches = lambda i: any(c in keys for c in op_counters(ops[i]))
+        if after[k] is None:
+            out.append((None, False))
+            continue
+        base, exact = None, True
+        for j in range(k - 2, -2, -1):
+            if touches(j + 1):
+                break
+            if j == -1 or after[j] is not None:
+                base = start if j == -1 else after[j]
+                break
+        if base is None:  # fall back to the previous reading
+            base = start if k == 0 else after[k - 1]
+            exact = k == 0
+            if base is None:
+                out.append((None, False))
+                continue
+        if k + 1 < len(ops) and touches(k + 1):
+            exact = False
+        out.append((sum(after[k][c] - base[c] for c in keys), exact))
+    return out
+
+
+def agreement(guest_ios, qemu_reqs):
+    """'yes', 'NO' (more than AGREE_TOLERANCE apart) or '' (no QEMU count)."""
+    if qemu_reqs is None or qemu_reqs == "":
+        return ""
+    g, q = float(guest_ios), float(qemu_reqs)
+    return "yes" if abs(g - q) <= AGREE_TOLERANCE * max(g, 1.0) else "NO"
+
+
+# ---------------------------------------------------------------- outputs
+
+CONFIG_COLUMNS = ("config", "accel", "machine", "backend", "cache", "aio", "iothread", "queue_size",
+                  "event_idx", "indirect", "packed", "num_queues")
+RESULT_COLUMNS = ("ios", "secs", "iops", "mibps", "p50_us", "p99_us", "p999_us", "max_us",
+                  "kicks_per_io", "irqs_per_io", "avg_batch", "busy_ns_per_io", "errors", "first_error")
+CSV_COLUMNS = (("boot", "repeat") + CONFIG_COLUMNS + ("spec", "target", "dev", "op", "bs", "qd", "mode")
+               + RESULT_COLUMNS + ("qemu_reqs", "qemu_exact", "agree", "status", "qemu_cmdline"))
+
+
+def write_csv(path, rows):
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=CSV_COLUMNS, extrasaction="ignore")
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: r.get(k, "") for k in CSV_COLUMNS})
+
+
+def read_csv(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _ok(r):
+    return r.get("status") == "ok"
+
+
+def _f(r, k):
+    try:
+        return float(r[k])
+    except (KeyError, ValueError, TypeError):
+        return None
+
+
+def group_points(rows):
+    """{(op, bs, mode): {config: {qd: [rows]}}} of the runs that produced figures, in first-seen order."""
+    pts = {}
+    for r in rows:
+        if _f(r, "iops") is None:
+            continue
+        key = (r["op"], int(float(r["bs"])), r["mode"])
+        pts.setdefault(key, {}).setdefault(r["config"], {}).setdefault(int(float(r["qd"])), []).append(r)
+    return pts
+
+
+def _median(rows, k):
+    vals = [v for v in (_f(r, k) for r in rows) if v is not None]
+    return statistics.median(vals) if vals else None
+
+
+def _fmt(v):
+    if v is None:
+        return "-"
+    if v >= 100000:
+        return "%.0fk" % (v / 1000)
+    if v >= 10000:
+        return "%.1fk" % (v / 1000)
+    if v >= 100:
+        return "%.0f" % v
+    return "%.2f" % v
+
+
+def _cell(rows, k="iops"):
+    vals = [v for v in (_f(r, k) for r in rows) if v is not None]
+    if not vals:
+        return "-"
+    cell = "%s (%s-%s)" % (_fmt(statistics.median(vals)), _fmt(min(vals)), _fmt(max(vals)))
+    flags = ""
+    if any(r.get("agree") == "NO" for r in rows):
+        flags += " **count!**"
+    if any(not _ok(r) for r in rows):
+        flags += " **errors**"
+    return cell + flags
+
+
+def _bs(bs):
+    return "%dk" % (bs // 1024) if bs % 1024 == 0 else str(bs)
+
+
+def correct_configs(rows):
+    """Configurations whose every run finished without errors and agreed with QEMU's count."""
+    bad = {r["config"] for r in rows if not _ok(r) or r.get("agree") == "NO"}
+    return [c for c in dict.fromkeys(r["config"] for r in rows) if c not in bad]
+
+
+def write_summary(path, rows, meta, configs):
+    """Medians and min-max per point, configurations side by side, then the guest's cost,
+    the fastest configuration per depth and the host cross-check."""
+    pts = group_points(rows)
+    qds = sorted({int(float(r["qd"])) for r in rows if r.get("qd")})
+    good = correct_configs(rows)
+    stores = {c.name: c.stores_data for c in configs}
+    L = ["# Quill benchmark summary", ""]
+    L += ["- %s: %s" % (k, v) for k, v in meta.items()]
+    L += ["", "IOPS as median (min-max) of the repeats, measured in the guest (TSC). "
+          "**count!** marks a point where the guest's I/O count and QEMU's "
+          "(`query-blockstats`) differ by more than %d%%; **errors** a point with failed runs."
+          % round(AGREE_TOLERANCE * 100), ""]
+    L += ["## Configurations", "", "| configuration | QEMU arguments (disk) |", "|---|---|"]
+    for c in configs:
+        L.append("| %s | `%s` |" % (c.name, " ".join(c.qemu_args("IMG"))))
+    for (op, bs, mode), by_cfg in pts.items():
+        L += ["", "## IOPS: %s %s, %s mode" % (op, _bs(bs), mode), ""]
+        L += ["| configuration | " + " | ".join("QD%d" % q for q in qds) + " |",
+              "|---|" + "---:|" * len(qds)]
+        for cfg, by_qd in by_cfg.items():
+            L.append("| %s | %s |" % (cfg, " | ".join(_cell(by_qd.get(q, [])) for q in qds)))
+    # The guest's cost per I/O at QD32 (or the deepest depth measured below it).
+    qd_busy = 32 if 32 in qds else (max(qds) if qds else None)
+    if qd_busy is not None:
+        keys = list(pts)
+        L += ["", "## Guest CPU busy time per I/O at QD%d (ns, median)" % qd_busy, "",
+              "TSC time outside the idle `hlt`, divided by I/Os; the aim is under 2,000 ns.", "",
+              "| configuration | " + " | ".join("%s %s %s" % (o, _bs(b), m) for o, b, m in keys) + " |",
+              "|---|" + "---:|" * len(keys)]
+        for cfg in dict.fromkeys(c for k in keys for c in pts[k]):
+            cells = [_fmt(_median(pts[k].get(cfg, {}).get(qd_busy, []), "busy_ns_per_io")) for k in keys]
+            L.append("| %s | %s |" % (cfg, " | ".join(cells)))
+        L += ["", "## Mechanics at QD%d (median kicks/I/O, interrupts/I/O, requests per kick)" % qd_busy,
+              "", "| configuration | " + " | ".join("%s %s %s" % (o, _bs(b), m) for o, b, m in keys) + " |",
+              "|---|" + "---:|" * len(keys)]
+        for cfg in dict.fromkeys(c for k in keys for c in pts[k]):
+            cells = []
+            for k in keys:
+                rs = pts[k].get(cfg, {}).get(qd_busy, [])
+                m = [_median(rs, x) for x in ("kicks_per_io", "irqs_per_io", "avg_batch")]
+                cells.append("-" if m[0] is None else "%.2f / %.2f / %.1f" % tuple(m))
+            L.append("| %s | %s |" % (cfg, " | ".join(cells)))
+    # Latency at the two depths make run reports.
+    for (op, bs, mode), by_cfg in pts.items():
+        lat_qds = [q for q in (1, 32) if q in qds]
+        if not lat_qds:
+            continue
+        L += ["", "## Latency: %s %s, %s mode (median p50 / p99 / max, us)" % (op, _bs(bs), mode), "",
+              "| configuration | " + " | ".join("QD%d" % q for q in lat_qds) + " |",
+              "|---|" + "---:|" * len(lat_qds)]
+        for cfg, by_qd in by_cfg.items():
+            cells = []
+            for q in lat_qds:
+                m = [_median(by_qd.get(q, []), k) for k in ("p50_us", "p99_us", "max_us")]
+                cells.append("-" if m[0] is None else " / ".join(_fmt(v) for v in m))
+            L.append("| %s | %s |" % (cfg, " | ".join(cells)))
+        break  # one latency table (the first point: randwrite 4k irq in the standard matrix)
+    # The fastest correct configuration per depth.
+    L += ["", "## Fastest correct configuration per queue depth", "",
+          "Correct: every run of the configuration finished without errors and its I/O count "
+          "agreed with QEMU's. *Stores data* excludes null-co, which discards writes and so "
+          "cannot run `make run`'s write test.", ""]
+    L += ["| point | QD | fastest (median IOPS) | fastest that stores data |", "|---|---:|---|---|"]
+    best_for_run = {}
+    for (op, bs, mode), by_cfg in pts.items():
+        for q in qds:
+            cand = [(_median(by_cfg[c].get(q, []), "iops"), c) for c in by_cfg if c in good]
+            cand = [(m, c) for m, c in cand if m is not None]
+            if not cand:
+                continue
+            top = max(cand)
+            stored = [mc for mc in cand if stores.get(mc[1], True)]
+            top_s = max(stored) if stored else None
+            L.append("| %s %s %s | %d | %s (%s) | %s |" % (
+                op, _bs(bs), mode, q, top[1], _fmt(top[0]),
+                "%s (%s)" % (top_s[1], _fmt(top_s[0])) if top_s else "-"))
+            if op == "randwrite" and bs == 4096 and mode == "irq" and q in (1, 32):
+                for m, c in stored:
+                    best_for_run.setdefault(c, {})[q] = m
+    L += ["", "## Default for `make run`", ""]
+    both = {c: v for c, v in best_for_run.items() if len(v) == 2}
+    if both:
+        score = {c: math.sqrt(v[1] * v[32]) for c, v in both.items()}
+        pick = max(score, key=score.get)
+        L.append("`make run` measures 4 KiB random writes at QD1 and QD32 in interrupt mode. Of the "
+                 "correct configurations that store data, the fastest by geometric mean of those two "
+                 "medians:")
+        L += ["", "| configuration | QD1 | QD32 | geometric mean |", "|---|---:|---:|---:|"]
+        for c in sorted(score, key=score.get, reverse=True):
+            L.append("| %s%s | %s | %s | %s |" % ("**%s**" % c if c == pick else c, "",
+                                                   _fmt(both[c][1]), _fmt(both[c][32]), _fmt(score[c])))
+        L += ["", "Suggested default: **%s** (`%s`)." % (
+            pick, " ".join(next(x for x in configs if x.name == pick).qemu_args("build/disk.img")))]
+    else:
+        L.append("Not enough data (needs correct randwrite 4k irq runs at QD1 and QD32 on a "
+                 "configuration that stores data).")
+    # Host cross-check.
+    checked = [r for r in rows if r.get("agree")]
+    flagged = [r for r in rows if r.get("agree") == "NO"]
+    approx = [r for r in checked if r.get("qemu_exact") == "no"]
+    L += ["", "## Host cross-check (QEMU `query-blockstats`)", "",
+          "%d of %d runs compared with QEMU's count of completed requests; %d differ by more "
+          "than %d%%%s." % (len(checked), len(rows), len(flagged), round(AGREE_TOLERANCE * 100),
+                            "; %d counts approximate (a neighbouring run used the same counters)"
+                            % len(approx) if approx else "")]
+    if flagged:
+        L += ["", "| boot | configuration | run | guest ios | QEMU requests |", "|---:|---|---|---:|---:|"]
+        for r in flagged:
+            L.append("| %s | %s | %s | %s | %s |" % (r["boot"], r["config"], r["spec"], r["ios"],
+                                                     r["qemu_reqs"]))
+    failed = [r for r in rows if not _ok(r)]
+    if failed:
+        L += ["", "## Failed runs", "", "| boot | configuration | run | status |", "|---:|---|---|---|"]
+        for r in failed:
+            L.append("| %s | %s | %s | %s |" % (r["boot"], r["config"], r["spec"], r["status"]))
+    with open(path, "w") as f:
+        f.write("\n".join(L) + "\n")
+
+
+def write_plot(path, rows, gnuplot="gnuplot"):
+    """IOPS against queue depth, one line per configuration, one panel per (op, bs, mode).
+    Returns None, or why the plot could not be made."""
+    pts = group_points(rows)
+    if not pts:
+        return "no figures to plot"
+    panels = list(pts.items())
+    order = list(dict.fromkeys(r["config"] for r in rows if r.get("config")))  # same style everywhere
+    cols = 1 if len(panels) == 1 else 2
+    nrows = (len(panels) + cols - 1) // cols
+    S = ["set terminal svg size %d,%d dynamic noenhanced font 'sans,11' background rgb 'white'"
+         % (820 * cols, 480 * nrows),
+         "set output %s" % _gq(path),
+         "set multiplot layout %d,%d" % (nrows, cols) if len(panels) > 1 else "",
+         "set logscale x 2", "set logscale y 10", "set grid", "set key outside right top spacing 0.9 font ',9'",
+         "set xlabel 'queue depth'", "set ylabel 'IOPS (median)'", "set format y '%.0s%c'",
+         "set style data linespoints"]
+    for i, ((op, bs, mode), by_cfg) in enumerate(panels):
+        plots = []
+        for j, (cfg, by_qd) in enumerate(by_cfg.items()):
+            name = "$d%d_%d" % (i, j)
+            S.append("%s << EOD" % name)
+            for q in sorted(by_qd):
+                m = _median(by_qd[q], "iops")
+                lo = min(_f(r, "iops") for r in by_qd[q])
+                hi = max(_f(r, "iops") for r in by_qd[q])
+                if m and m > 0:
+                    S.append("%d %g %g %g" % (q, m, max(lo, 1e-3), hi))
+            S.append("EOD")
+            i_cfg = order.index(cfg)
+            plots.append("%s using 1:2:3:4 with yerrorlines lt %d pt %d dt %d lw 1.5 title %s" % (
+                name, i_cfg % 8 + 1, i_cfg % 13 + 1, i_cfg // 8 + 1, _gq(cfg)))
+        xs = sorted({q for by_qd in by_cfg.values() for q in by_qd})
+        S.append("set xtics (%s)" % ", ".join("'%d' %d" % (q, q) for q in xs))
+        S.append("set xrange [%g:%g]" % (xs[0] / 1.3, xs[-1] * 1.3))
+        S.append("set title %s" % _gq("%s %s, %s mode" % (op, _bs(bs), mode)))
+        S.append("plot " + ", ".join(plots))
+    if len(panels) > 1:
+        S.append("unset multiplot")
+    script = path[:-4] + ".gp" if path.endswith(".svg") else path + ".gp"
+    with open(script, "w") as f:
+        f.write("\n".join(s for s in S if s) + "\n")
+    try:
+        r = subprocess.run([gnuplot, script], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.SubprocessError) as e:
+        return "cannot run gnuplot: %s (tools/deps.sh installs it)" % e
+    if r.returncode != 0 or not os.path.exists(path):
+        return "gnuplot failed: %s" % r.stderr.strip()[-500:]
+    return None
+
+
+def _gq(s):
+    return "'%s'" % s.replace("'", "''")

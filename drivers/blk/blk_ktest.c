@@ -17,6 +17,9 @@
  *   blk_eio       with an error-injecting backend: failed writes come back
  *                 as -EIO, the others succeed, the device stays usable
  *   blk_watchdog  a device that stops answering is declared dead, nothing hangs
+ *   blk_resize    the host grows the disk: the config interrupt updates capacity
+ *   blk_needs_reset  an unmappable buffer: QEMU sets DEVICE_NEEDS_RESET, the
+ *                 request fails with -ENODEV
  *   blk           blk_id, blk_range, blk_queue, blk_big, blk_zeroes, then
  *                 blk_pattern last (so the image holds the pattern)
  */
@@ -207,6 +210,20 @@ static int blkt_each(blkt_disk_fn fn, bool writes, char *reason, size_t reason_l
 			return -1;
 	}
 	return 0;
+}
+
+/* The first disk, with the shared buffers allocated; NULL after filling reason. */
+static struct blk_dev *blkt_first(char *reason, size_t reason_len)
+{
+	if (!blk_count()) {
+		snprintf(reason, reason_len, "no block device (attach a virtio-blk disk)");
+		return NULL;
+	}
+	if (!blkt_buffers()) {
+		snprintf(reason, reason_len, "out of memory for buffers");
+		return NULL;
+	}
+	return blk_get_index(0);
 }
 
 static int blkt_pattern(char *reason, size_t reason_len, bool write)
@@ -511,12 +528,10 @@ KTEST_DEFINE(blk_zeroes, "blk_zeroes", true)
  */
 KTEST_DEFINE(blk_eio, "blk_eio", true)
 {
-	if (blkt_need_disk(reason, reason_len))
+	struct blk_dev *bd = blkt_first(reason, reason_len);
+	if (!bd)
 		return -1;
-	struct blk_dev *bd = blk_get_index(0);
-	uint8_t *buf = blkt_buffers();
-	if (!buf)
-		KTEST_FAIL("out of memory");
+	uint8_t *buf = blkt_mem;
 	unsigned n = (unsigned)MIN((uint64_t)256, bd->capacity / (4096 / BLK_SECTOR_SIZE));
 	for (unsigned k = 0; k < n; k++)
 		blk_req_init(&blkt_qreq[k], BLK_OP_WRITE, (uint64_t)k * 8, buf, 4096, blkt_queue_done, NULL);
@@ -550,12 +565,10 @@ KTEST_DEFINE(blk_eio, "blk_eio", true)
  */
 KTEST_DEFINE(blk_watchdog, "blk_watchdog", true)
 {
-	if (blkt_need_disk(reason, reason_len))
+	struct blk_dev *bd = blkt_first(reason, reason_len);
+	if (!bd)
 		return -1;
-	struct blk_dev *bd = blk_get_index(0);
-	uint8_t *buf = blkt_buffers();
-	if (!buf)
-		KTEST_FAIL("out of memory");
+	uint8_t *buf = blkt_mem;
 	uint32_t len = MIN(BLKT_QD * BLKT_MAX_IO, bd->max_req_bytes);
 	uint64_t t0 = time_ns();
 	int err = 0;
@@ -569,6 +582,46 @@ KTEST_DEFINE(blk_watchdog, "blk_watchdog", true)
 		KTEST_FAIL("write gave %d (broken %d), expected the watchdog's -ENODEV", err, bd->broken);
 	if ((err = blk_read(bd, 0, buf, bd->lbs)) != -ENODEV)
 		KTEST_FAIL("read on a broken device gave %d, not -ENODEV", err);
+	return 0;
+}
+
+/*
+ * Run while the host grows the disk (QMP block_resize): the configuration
+ * change interrupt must update the capacity, and the new blocks must work.
+ */
+KTEST_DEFINE(blk_resize, "blk_resize", true)
+{
+	struct blk_dev *bd = blkt_first(reason, reason_len);
+	if (!bd)
+		return -1;
+	uint64_t old = bd->capacity, t0 = time_ns();
+	printf("blk: %s waiting up to 60 s for a capacity change (now %llu sectors)\n", bd->name,
+	       (unsigned long long)old);
+	while (bd->capacity == old && time_ns() - t0 < 60000000000ull)
+		udelay(10000);
+	if (bd->capacity == old)
+		KTEST_FAIL("%s: capacity still %llu sectors after 60 s", bd->name, (unsigned long long)old);
+	int err = blk_read(bd, bd->capacity - bd->lbs / BLK_SECTOR_SIZE, blkt_mem, bd->lbs);
+	if (err)
+		KTEST_FAIL("%s: reading the new last block: %s", bd->name, blk_strerror(err));
+	return 0;
+}
+
+/*
+ * A request QEMU cannot map (a buffer outside guest RAM) makes it mark the
+ * device DEVICE_NEEDS_RESET and raise a configuration interrupt: the request
+ * must fail with -ENODEV and the device be marked broken, not hang.
+ */
+KTEST_DEFINE(blk_needs_reset, "blk_needs_reset", true)
+{
+	struct blk_dev *bd = blkt_first(reason, reason_len);
+	if (!bd)
+		return -1;
+	/* Past the first page: QEMU bounce-buffers one page of non-RAM, not more. */
+	int err = blk_read(bd, 0, (void *)(uintptr_t)(1ull << 46), 64 << 10);
+	if (err != -ENODEV || !bd->broken)
+		KTEST_FAIL("%s: unmappable buffer gave %d (broken %d), not -ENODEV", bd->name, err,
+			   bd->broken);
 	return 0;
 }
 

@@ -250,9 +250,19 @@ static void pci_add(unsigned bus, unsigned dev, unsigned fn, unsigned depth)
 	if (d->msix_cap)
 		d->msix_size = (pci_read16(d, d->msix_cap + PCI_MSIX_CTRL) & PCI_MSIX_CTRL_SIZE_MASK) + 1;
 
-	printf("pci: %02x:%02x.%x %04x:%04x class %02x%02x%02x %s%s%s\n", bus, dev, fn, d->vendor,
+	char bars[160];
+	unsigned n = 0;
+	bars[0] = 0;
+	for (unsigned i = 0; i < PCI_NUM_BARS && n < sizeof(bars); i++) {
+		const struct pci_bar *b = &d->bar[i];
+		if (b->size)
+			n += (unsigned)snprintf(bars + n, sizeof(bars) - n, " bar%u %s%#llx+%#llx", i,
+						b->io ? "io " : b->is64 ? "mem64 " : "mem ",
+						(unsigned long long)b->base, (unsigned long long)b->size);
+	}
+	printf("pci: %02x:%02x.%x %04x:%04x class %02x%02x%02x %s%s%s%s\n", bus, dev, fn, d->vendor,
 	       d->device, d->class, d->subclass, d->prog_if, pci_class_name(d->class),
-	       d->msix_cap ? " msix" : "", d->caps_bad ? " (bad capability list)" : "");
+	       d->msix_cap ? " msix" : "", d->caps_bad ? " (bad capability list)" : "", bars);
 	if (pci_tail)
 		pci_tail->next = d;
 	else

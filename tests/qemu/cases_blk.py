@@ -8,8 +8,12 @@ disks over 256 MiB) written at depth 32, flushed and verified. Afterwards
 tools/blkpattern checks each image on the host, sector by sector (disk i
 carries pass i + 1).
 """
+import json
 import os
+import socket
 import subprocess
+import threading
+import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BLKPATTERN = os.path.join(ROOT, "build", "tools", "blkpattern")
@@ -65,6 +69,39 @@ sector = "1000"
 def blkdebug_prepare(path):
     with open(os.path.join(os.path.dirname(path), "blkdebug.conf"), "w") as f:
         f.write(BLKDEBUG_CONF)
+
+
+def resize_later(path, node="d0", size=96 << 20, delay=5.0):
+    """prepare hook: once QEMU serves QMP at {tmp}/qmp.sock, grow `node` after `delay` s."""
+    sock_path = os.path.join(os.path.dirname(path), "qmp.sock")
+
+    def run():
+        deadline = time.time() + 60
+        s = socket.socket(socket.AF_UNIX)
+        while True:
+            try:
+                s.connect(sock_path)
+                break
+            except OSError:
+                if time.time() > deadline:
+                    return
+                time.sleep(0.1)
+        with s, s.makefile("rw") as f:
+            f.readline()  # greeting
+            for cmd in ({"execute": "qmp_capabilities"},
+                        {"execute": "block_resize", "arguments": {"node-name": node, "size": size}}):
+                if cmd["execute"] == "block_resize":
+                    time.sleep(delay)
+                f.write(json.dumps(cmd) + "\n")
+                f.flush()
+                f.readline()
+
+    threading.Thread(target=run, daemon=True).start()
+
+
+def resize_check(ctx):
+    size = os.path.getsize(ctx.disks[0])
+    return (size == 96 << 20), "image is %d bytes after block_resize" % size
 
 
 CASES = [
@@ -153,6 +190,29 @@ CASES = [
          expect=[r"^blk: vda 256 writes: [1-9]\d* ok, [1-9]\d* I/O errors, 0 other$",
                  r"^TEST blk_eio PASS$", r"^quill: exit 0$"],
          reject=NO_BREAKAGE, timeout=120),
+    # The host grows the disk while the guest runs: a configuration-change interrupt.
+    dict(name="blk-resize", cmdline="test=blk_resize", raw_disks=True,
+         disks=[dict(size="64M", prepare=resize_later)],
+         qemu=["-qmp", "unix:{tmp}/qmp.sock,server=on,wait=off",
+               "-blockdev", "driver=file,filename={disk0},node-name=f0",
+               "-blockdev", "driver=raw,file=f0,node-name=d0",
+               "-device", "virtio-blk-pci,drive=d0"],
+         expect=[r"^vda: .* 131072 sectors \(64 MiB\)",
+                 r"^vda: capacity changed from 131072 to 196608 sectors \(96 MiB\)$",
+                 r"^TEST blk_resize PASS$", r"^quill: exit 0$"],
+         reject=NO_BREAKAGE, check=resize_check, timeout=120),
+    # QEMU cannot map a buffer outside RAM: DEVICE_NEEDS_RESET and a config interrupt.
+    dict(name="blk-needs-reset", cmdline="test=blk_needs_reset blk.timeout_ms=20000",
+         disks=[dict(size="16M")],
+         expect=[r"^vda: device broken: device needs reset", r"^TEST blk_needs_reset PASS$",
+                 r"^quill: exit 0$"], timeout=120),
+    dict(name="blk-needs-reset-intx", cmdline="test=blk_needs_reset blk.timeout_ms=20000",
+         raw_disks=True, disks=[dict(size="16M")], qemu=device("vectors=0"),
+         expect=[r"^vda: .*, intx,", r"^vda: device broken: device needs reset",
+                 r"^TEST blk_needs_reset PASS$", r"^quill: exit 0$"], timeout=120),
+    # A 64-bit BAR above 4 GiB (a 4 GiB test BAR pushes SeaBIOS's 64-bit window up).
+    blk("blk-bar-above-4g", qemu=["-machine", "q35", "-device", "pci-testdev,membar=4G"],
+        expect=[r"^pci: .* 1af4:1001 .*bar4 mem64 0x[1-9a-f][0-9a-f]{8,}\+"]),
     # A backend far too slow to answer: the watchdog declares the device dead, nothing hangs.
     dict(name="blk-watchdog", cmdline="test=blk_watchdog blk.timeout_ms=1500", raw_disks=True,
          disks=[dict(size="16M")],

@@ -557,7 +557,7 @@ int vblk_attach(struct virtio_dev *vd, const char *name, struct blk_dev **out)
 		ms = VBLK_TIMEOUT_MS;
 	vb->timeout_tsc = ns_to_tsc(ms * 1000000ull);
 
-	err = virtio_negotiate(vd, vblk_wanted);
+	err = virtio_negotiate(vd, name, vblk_wanted);
 	if (err)
 		goto out_free;
 	err = virtio_config_snapshot(vd, 0, &vb->cfg, MIN((uint32_t)sizeof(vb->cfg), vd->config_len));

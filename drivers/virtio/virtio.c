@@ -13,25 +13,25 @@ void virtio_fail(struct virtio_dev *vd, const char *name, const char *why)
 	vd->broken = true;
 }
 
-int virtio_negotiate(struct virtio_dev *vd, uint64_t wanted)
+int virtio_negotiate(struct virtio_dev *vd, const char *name, uint64_t wanted)
 {
 	const struct virtio_ops *o = vd->ops;
 	if (o->set_status(vd, 0)) {
-		virtio_fail(vd, "virtio", "reset did not complete");
+		virtio_fail(vd, name, "reset did not complete");
 		return -ETIMEDOUT;
 	}
 	o->set_status(vd, VIRTIO_STATUS_ACKNOWLEDGE);
 	o->set_status(vd, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
 	uint64_t offered = o->get_features(vd);
 	if (!((offered >> VIRTIO_F_VERSION_1) & 1)) {
-		virtio_fail(vd, "virtio", "device does not offer VIRTIO_F_VERSION_1");
+		virtio_fail(vd, name, "device does not offer VIRTIO_F_VERSION_1");
 		return -ENODEV;
 	}
 	vd->features = offered & (wanted | (1ull << VIRTIO_F_VERSION_1));
 	o->set_features(vd, vd->features);
 	o->set_status(vd, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK);
 	if (!(o->get_status(vd) & VIRTIO_STATUS_FEATURES_OK)) {
-		virtio_fail(vd, "virtio", "device refused our feature subset (FEATURES_OK did not stick)");
+		virtio_fail(vd, name, "device refused our feature subset (FEATURES_OK did not stick)");
 		return -EIO;
 	}
 	return 0;

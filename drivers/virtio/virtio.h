@@ -73,7 +73,7 @@ static inline bool virtio_has(const struct virtio_dev *vd, unsigned bit)
  * FEATURES_OK and check it stuck (3.1.1 steps 1-6). VERSION_1 is required.
  * 0, or a negative error after virtio_fail() with the reason.
  */
-int virtio_negotiate(struct virtio_dev *vd, uint64_t wanted);
+int virtio_negotiate(struct virtio_dev *vd, const char *name, uint64_t wanted);
 /* Step 8: DRIVER_OK. */
 void virtio_driver_ok(struct virtio_dev *vd);
 /* Set FAILED and say why (name: the driver's device name). */

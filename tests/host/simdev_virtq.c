@@ -38,7 +38,8 @@ void simdev_attach(struct simdev *d, const struct virtq *vq)
  * Walk the chain at head, calling fn for each buffer in order; fills c.
  * If fill is non-NULL, writable buffers receive up to *fill bytes of 0xa5.
  */
-static bool simdev_walk(struct simdev *d, uint16_t head, struct simdev_chain *c, uint32_t *fill)
+static bool simdev_walk(struct simdev *d, uint16_t head, struct simdev_chain *c, uint32_t *fill,
+			struct simdev_buf *out, unsigned max)
 {
 	memset(c, 0, sizeof(*c));
 	c->head = head;
@@ -79,6 +80,9 @@ static bool simdev_walk(struct simdev *d, uint16_t head, struct simdev_chain *c,
 		}
 		if (n == 0)
 			c->first_addr = x->addr;
+		if (out && n < max)
+			out[n] = (struct simdev_buf){(void *)(uintptr_t)x->addr, x->len,
+						     (x->flags & VIRTQ_DESC_F_WRITE) != 0};
 		if (x->flags & VIRTQ_DESC_F_WRITE) {
 			seen_write = true;
 			c->wlen += x->len;
@@ -126,7 +130,7 @@ bool simdev_take(struct simdev *d)
 		}
 	}
 	struct simdev_chain c;
-	if (!simdev_walk(d, head, &c, NULL))
+	if (!simdev_walk(d, head, &c, NULL, NULL, 0))
 		return false;
 	if (d->nheld >= SIMDEV_MAX_HELD) {
 		simdev_fail(d, "too many chains held");
@@ -152,7 +156,7 @@ void simdev_complete(struct simdev *d, unsigned i, uint32_t len)
 	struct simdev_chain c = d->held[i];
 	uint32_t fill = len;
 	struct simdev_chain again;
-	simdev_walk(d, c.head, &again, &fill);
+	simdev_walk(d, c.head, &again, &fill, NULL, 0);
 	d->held[i] = d->held[--d->nheld];
 	struct virtq_used_elem *e = &d->used->ring[d->used_idx % d->size];
 	st32(&e->id, c.head);
@@ -160,6 +164,21 @@ void simdev_complete(struct simdev *d, unsigned i, uint32_t len)
 	__atomic_thread_fence(__ATOMIC_RELEASE);
 	d->used_idx++;
 	st16(&d->used->idx, d->used_idx);
+}
+
+unsigned simdev_bufs(struct simdev *d, unsigned i, struct simdev_buf *out, unsigned max)
+{
+	struct simdev_chain c;
+	if (!simdev_walk(d, d->held[i].head, &c, NULL, out, max))
+		return 0;
+	return c.ndesc < max ? c.ndesc : max;
+}
+
+void simdev_complete_raw(struct simdev *d, unsigned i, uint32_t len)
+{
+	uint16_t head = d->held[i].head;
+	d->held[i] = d->held[--d->nheld];
+	simdev_push_raw(d, head, len, 1);
 }
 
 void simdev_push_raw(struct simdev *d, uint32_t id, uint32_t len, uint16_t advance)

@@ -46,6 +46,15 @@ bool simdev_take(struct simdev *d);
 unsigned simdev_take_all(struct simdev *d);
 /* Complete held[i] writing `len` bytes (fills the writable buffers first); removes it. */
 void simdev_complete(struct simdev *d, unsigned i, uint32_t len);
+/* The buffers of held[i] in chain order (at most max); returns how many. */
+struct simdev_buf {
+	void *p;
+	uint32_t len;
+	bool writable;
+};
+unsigned simdev_bufs(struct simdev *d, unsigned i, struct simdev_buf *out, unsigned max);
+/* Complete held[i] with `len` without touching its buffers (the caller filled them). */
+void simdev_complete_raw(struct simdev *d, unsigned i, uint32_t len);
 /* Hostile: put any id/len on the used ring and advance used->idx by `advance`. */
 void simdev_push_raw(struct simdev *d, uint32_t id, uint32_t len, uint16_t advance);
 /* Device-side decisions. */

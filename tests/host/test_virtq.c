@@ -13,18 +13,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tests/host/hosttest.h"
+
 #include "drivers/virtio/virtq.h"
 #include "tests/host/simdev_virtq.h"
 
-#define CHECK(c, ...)                                                          \
-	do {                                                                   \
-		if (!(c)) {                                                    \
-			snprintf(t_reason, sizeof(t_reason), __VA_ARGS__);     \
-			return -1;                                             \
-		}                                                              \
-	} while (0)
-
-static char t_reason[256];
 static struct simdev dev; /* large: static */
 
 struct qmem {
@@ -85,10 +78,10 @@ static int complete_all(struct virtq *vq, unsigned *got)
 	void *t;
 	while ((t = virtq_get(vq, &len))) {
 		struct treq *r = t;
-		CHECK(r->status == 0xa5, "status byte not written by device");
+		HT_CHECK(r->status == 0xa5, "status byte not written by device");
 		(*got)++;
 	}
-	CHECK(!vq->broken, "queue broken: %s", vq->why);
+	HT_CHECK(!vq->broken, "queue broken: %s", vq->why);
 	return 0;
 }
 
@@ -101,7 +94,7 @@ static int t_need_event(void)
 		{65534, 65535, 65535, 0}, {10, 10, 10, 0}, {3, 100, 0, 1},
 	};
 	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
-		CHECK(virtq_need_event(v[i].e, v[i].n, v[i].o) == v[i].want,
+		HT_CHECK(virtq_need_event(v[i].e, v[i].n, v[i].o) == v[i].want,
 		      "need_event(%u,%u,%u)", v[i].e, v[i].n, v[i].o);
 	return 0;
 }
@@ -111,40 +104,40 @@ static int t_init_rejects(void)
 	struct virtq vq;
 	static _Alignas(64) uint8_t ring[65536];
 	static struct virtq_slot priv[64];
-	CHECK(virtq_init(&vq, 0, ring, priv, 0, false) == -EINVAL, "size 0");
-	CHECK(virtq_init(&vq, 48, ring, priv, 0, false) == -EINVAL, "size 48");
-	CHECK(virtq_init(&vq, 64, ring + 8, priv, 0, false) == -EINVAL, "misaligned ring");
-	CHECK(virtq_init(&vq, 64, ring, priv, 1, false) == -EINVAL, "ind_max 1");
-	CHECK(virtq_init(&vq, 64, ring, priv, 0, false) == 0, "size 64");
-	CHECK((uintptr_t)vq.used % 4 == 0 && (uintptr_t)vq.avail % 2 == 0, "part alignment");
-	CHECK(virtq_ring_bytes(32768, 0) > 32768 * 16, "ring bytes at max size");
+	HT_CHECK(virtq_init(&vq, 0, ring, priv, 0, false) == -EINVAL, "size 0");
+	HT_CHECK(virtq_init(&vq, 48, ring, priv, 0, false) == -EINVAL, "size 48");
+	HT_CHECK(virtq_init(&vq, 64, ring + 8, priv, 0, false) == -EINVAL, "misaligned ring");
+	HT_CHECK(virtq_init(&vq, 64, ring, priv, 1, false) == -EINVAL, "ind_max 1");
+	HT_CHECK(virtq_init(&vq, 64, ring, priv, 0, false) == 0, "size 64");
+	HT_CHECK((uintptr_t)vq.used % 4 == 0 && (uintptr_t)vq.avail % 2 == 0, "part alignment");
+	HT_CHECK(virtq_ring_bytes(32768, 0) > 32768 * 16, "ring bytes at max size");
 	return 0;
 }
 
 static int t_basic(void)
 {
 	struct qmem m;
-	CHECK(qsetup(&m, 8, 0, false) == 0, "setup");
+	HT_CHECK(qsetup(&m, 8, 0, false) == 0, "setup");
 	struct virtq *vq = &m.vq;
-	CHECK(virtq_peek_head(vq) == 0, "peek head");
+	HT_CHECK(virtq_peek_head(vq) == 0, "peek head");
 	int head = add_req(vq, &reqs[0], false);
-	CHECK(head == 0, "add returned %d", head);
-	CHECK(vq->num_free == 5, "num_free %u", vq->num_free);
-	CHECK(virtq_kick_prepare(vq), "first kick not wanted");
-	CHECK(!virtq_kick_prepare(vq), "second kick with nothing new");
-	CHECK(simdev_take(&dev), "device saw nothing");
-	CHECK(!dev.error[0], "device: %s", dev.error);
-	CHECK(dev.held[0].ndesc == 3 && dev.held[0].rlen == 16 && dev.held[0].wlen == 513,
+	HT_CHECK(head == 0, "add returned %d", head);
+	HT_CHECK(vq->num_free == 5, "num_free %u", vq->num_free);
+	HT_CHECK(virtq_kick_prepare(vq), "first kick not wanted");
+	HT_CHECK(!virtq_kick_prepare(vq), "second kick with nothing new");
+	HT_CHECK(simdev_take(&dev), "device saw nothing");
+	HT_CHECK(!dev.error[0], "device: %s", dev.error);
+	HT_CHECK(dev.held[0].ndesc == 3 && dev.held[0].rlen == 16 && dev.held[0].wlen == 513,
 	      "chain shape %u %u %u", dev.held[0].ndesc, dev.held[0].rlen, dev.held[0].wlen);
 	uint32_t len = 0;
-	CHECK(virtq_get(vq, &len) == NULL, "completion before device answered");
+	HT_CHECK(virtq_get(vq, &len) == NULL, "completion before device answered");
 	simdev_complete(&dev, 0, 513);
-	CHECK(virtq_pending(vq), "not pending");
+	HT_CHECK(virtq_pending(vq), "not pending");
 	void *t = virtq_get(vq, &len);
-	CHECK(t == &reqs[0] && len == 513, "get %p len %u", t, len);
-	CHECK(reqs[0].status == 0xa5 && reqs[0].data[511] == 0xa5, "device data not seen");
-	CHECK(vq->num_free == 8 && vq->inflight == 0, "free %u inflight %u", vq->num_free, vq->inflight);
-	CHECK(virtq_get(vq, &len) == NULL, "extra completion");
+	HT_CHECK(t == &reqs[0] && len == 513, "get %p len %u", t, len);
+	HT_CHECK(reqs[0].status == 0xa5 && reqs[0].data[511] == 0xa5, "device data not seen");
+	HT_CHECK(vq->num_free == 8 && vq->inflight == 0, "free %u inflight %u", vq->num_free, vq->inflight);
+	HT_CHECK(virtq_get(vq, &len) == NULL, "extra completion");
 	qfree(&m);
 	return 0;
 }
@@ -152,33 +145,33 @@ static int t_basic(void)
 static int t_full_ring(void)
 {
 	struct qmem m;
-	CHECK(qsetup(&m, 64, 0, false) == 0, "setup");
+	HT_CHECK(qsetup(&m, 64, 0, false) == 0, "setup");
 	struct virtq *vq = &m.vq;
 	for (int round = 0; round < 3; round++) {
 		unsigned n = 0;
 		int err;
 		while ((err = add_req(vq, &reqs[n], n & 1)) >= 0)
 			n++;
-		CHECK(err == -ENOSPC, "full ring returned %d", err);
-		CHECK(n == 21, "round %d: %u 3-descriptor chains fit in 64", round, n);
-		CHECK(virtq_peek_head(vq) >= 0 && vq->num_free == 1, "one descriptor left");
+		HT_CHECK(err == -ENOSPC, "full ring returned %d", err);
+		HT_CHECK(n == 21, "round %d: %u 3-descriptor chains fit in 64", round, n);
+		HT_CHECK(virtq_peek_head(vq) >= 0 && vq->num_free == 1, "one descriptor left");
 		virtq_kick_prepare(vq);
-		CHECK(simdev_take_all(&dev) == n, "device took fewer");
-		CHECK(!dev.error[0], "device: %s", dev.error);
+		HT_CHECK(simdev_take_all(&dev) == n, "device took fewer");
+		HT_CHECK(!dev.error[0], "device: %s", dev.error);
 		unsigned got = 0;
 		if (complete_all(vq, &got))
 			return -1;
-		CHECK(got == n, "round %d: got %u of %u", round, got, n);
-		CHECK(vq->num_free == 64, "free list leaked: %u", vq->num_free);
+		HT_CHECK(got == n, "round %d: got %u of %u", round, got, n);
+		HT_CHECK(vq->num_free == 64, "free list leaked: %u", vq->num_free);
 	}
 	/* A chain longer than the ring is refused, not truncated. */
 	struct virtq_buf big[65];
 	for (int i = 0; i < 65; i++)
 		big[i] = (struct virtq_buf){(uint64_t)(uintptr_t)reqs[i].data, 512};
-	CHECK(virtq_add(vq, big, 65, 0, &reqs[0]) == -EINVAL, "65 buffers in 64");
-	CHECK(virtq_add(vq, big, 64, 0, &reqs[0]) >= 0, "64 buffers in 64");
-	CHECK(virtq_add(vq, big, 1, 0, &reqs[1]) == -ENOSPC, "full after 64");
-	CHECK(virtq_add(vq, big, 0, 0, &reqs[1]) == -EINVAL, "empty chain accepted");
+	HT_CHECK(virtq_add(vq, big, 65, 0, &reqs[0]) == -EINVAL, "65 buffers in 64");
+	HT_CHECK(virtq_add(vq, big, 64, 0, &reqs[0]) >= 0, "64 buffers in 64");
+	HT_CHECK(virtq_add(vq, big, 1, 0, &reqs[1]) == -ENOSPC, "full after 64");
+	HT_CHECK(virtq_add(vq, big, 0, 0, &reqs[1]) == -EINVAL, "empty chain accepted");
 	qfree(&m);
 	return 0;
 }
@@ -186,7 +179,7 @@ static int t_full_ring(void)
 static int run_wrap(uint16_t size, uint16_t ind_max, bool event_idx, unsigned total)
 {
 	struct qmem m;
-	CHECK(qsetup(&m, size, ind_max, event_idx) == 0, "setup");
+	HT_CHECK(qsetup(&m, size, ind_max, event_idx) == 0, "setup");
 	struct virtq *vq = &m.vq;
 	unsigned issued = 0, got = 0;
 	uint16_t first_avail = 0;
@@ -196,12 +189,12 @@ static int run_wrap(uint16_t size, uint16_t ind_max, bool event_idx, unsigned to
 			int err = add_req(vq, &reqs[issued % NREQ], issued & 1);
 			if (err == -ENOSPC)
 				break;
-			CHECK(err >= 0, "add %d", err);
+			HT_CHECK(err >= 0, "add %d", err);
 			issued++;
 		}
 		virtq_kick_prepare(vq);
 		simdev_take_all(&dev);
-		CHECK(!dev.error[0], "device: %s", dev.error);
+		HT_CHECK(!dev.error[0], "device: %s", dev.error);
 		/* Complete a random part, out of order. */
 		unsigned c = dev.nheld ? (unsigned)rand() % (dev.nheld + 1) : 0;
 		while (c--) {
@@ -211,14 +204,14 @@ static int run_wrap(uint16_t size, uint16_t ind_max, bool event_idx, unsigned to
 		uint32_t len;
 		void *t;
 		while ((t = virtq_get(vq, &len))) {
-			CHECK(((struct treq *)t)->status == 0xa5, "status");
+			HT_CHECK(((struct treq *)t)->status == 0xa5, "status");
 			got++;
 		}
-		CHECK(!vq->broken, "broken: %s", vq->why);
+		HT_CHECK(!vq->broken, "broken: %s", vq->why);
 	}
-	CHECK(issued == total && vq->inflight == 0 && vq->num_free == size, "end state");
-	CHECK((uint16_t)(vq->avail_idx - first_avail) == (uint16_t)total, "avail idx");
-	CHECK(vq->last_used == (uint16_t)total, "used idx %u", vq->last_used);
+	HT_CHECK(issued == total && vq->inflight == 0 && vq->num_free == size, "end state");
+	HT_CHECK((uint16_t)(vq->avail_idx - first_avail) == (uint16_t)total, "avail idx");
+	HT_CHECK(vq->last_used == (uint16_t)total, "used idx %u", vq->last_used);
 	qfree(&m);
 	return 0;
 }
@@ -236,42 +229,42 @@ static int t_wrap(void)
 static int t_indirect(void)
 {
 	struct qmem m;
-	CHECK(qsetup(&m, 16, 8, false) == 0, "setup");
+	HT_CHECK(qsetup(&m, 16, 8, false) == 0, "setup");
 	struct virtq *vq = &m.vq;
 	unsigned n = 0;
 	while (add_req(vq, &reqs[n], true) >= 0)
 		n++;
-	CHECK(n == 16, "indirect: %u requests in 16 slots", n);
+	HT_CHECK(n == 16, "indirect: %u requests in 16 slots", n);
 	virtq_kick_prepare(vq);
-	CHECK(simdev_take_all(&dev) == 16 && dev.indirect_seen == 16, "device saw %llu indirect",
+	HT_CHECK(simdev_take_all(&dev) == 16 && dev.indirect_seen == 16, "device saw %llu indirect",
 	      (unsigned long long)dev.indirect_seen);
-	CHECK(!dev.error[0], "device: %s", dev.error);
-	CHECK(dev.held[3].ndesc == 3 && dev.held[3].wlen == 1 && dev.held[3].rlen == 528,
+	HT_CHECK(!dev.error[0], "device: %s", dev.error);
+	HT_CHECK(dev.held[3].ndesc == 3 && dev.held[3].wlen == 1 && dev.held[3].rlen == 528,
 	      "indirect chain shape");
 	unsigned got = 0;
 	if (complete_all(vq, &got))
 		return -1;
-	CHECK(got == 16 && vq->num_free == 16, "got %u free %u", got, vq->num_free);
+	HT_CHECK(got == 16 && vq->num_free == 16, "got %u free %u", got, vq->num_free);
 	/* More buffers than an indirect table holds: falls back to a direct chain. */
 	struct virtq_buf b[9];
 	for (int i = 0; i < 9; i++)
 		b[i] = (struct virtq_buf){(uint64_t)(uintptr_t)reqs[i].data, 512};
-	CHECK(virtq_cost(vq, 9) == 9 && virtq_cost(vq, 8) == 1 && virtq_cost(vq, 1) == 1, "cost");
-	CHECK(virtq_add(vq, b, 4, 5, &reqs[0]) >= 0, "direct fallback");
-	CHECK(vq->num_free == 7, "direct fallback took %u", 16 - vq->num_free);
+	HT_CHECK(virtq_cost(vq, 9) == 9 && virtq_cost(vq, 8) == 1 && virtq_cost(vq, 1) == 1, "cost");
+	HT_CHECK(virtq_add(vq, b, 4, 5, &reqs[0]) >= 0, "direct fallback");
+	HT_CHECK(vq->num_free == 7, "direct fallback took %u", 16 - vq->num_free);
 	/* A single buffer needs no table. */
-	CHECK(virtq_add(vq, b, 0, 1, &reqs[1]) >= 0 && vq->num_free == 6, "single buffer");
+	HT_CHECK(virtq_add(vq, b, 0, 1, &reqs[1]) >= 0 && vq->num_free == 6, "single buffer");
 	virtq_kick_prepare(vq);
-	CHECK(simdev_take_all(&dev) == 2 && dev.direct_seen == 2, "direct seen %llu",
+	HT_CHECK(simdev_take_all(&dev) == 2 && dev.direct_seen == 2, "direct seen %llu",
 	      (unsigned long long)dev.direct_seen);
-	CHECK(dev.held[0].wlen == 5 * 512 && dev.held[0].ndesc == 9, "direct chain shape");
+	HT_CHECK(dev.held[0].wlen == 5 * 512 && dev.held[0].ndesc == 9, "direct chain shape");
 	got = 0;
 	while (dev.nheld)
 		simdev_complete(&dev, 0, dev.held[0].wlen);
 	uint32_t len;
 	while (virtq_get(vq, &len))
 		got++;
-	CHECK(got == 2 && vq->num_free == 16 && !vq->broken, "fallback completion");
+	HT_CHECK(got == 2 && vq->num_free == 16 && !vq->broken, "fallback completion");
 	qfree(&m);
 	return 0;
 }
@@ -279,30 +272,30 @@ static int t_indirect(void)
 static int t_event_idx_kick(void)
 {
 	struct qmem m;
-	CHECK(qsetup(&m, 64, 0, true) == 0, "setup");
+	HT_CHECK(qsetup(&m, 64, 0, true) == 0, "setup");
 	struct virtq *vq = &m.vq;
 	simdev_set_avail_event(&dev, 5); /* wake me when entry 5 is published */
 	for (int i = 0; i < 3; i++)
 		add_req(vq, &reqs[i], true);
-	CHECK(!virtq_kick_prepare(vq), "kicked before avail_event (idx 3, event 5)");
+	HT_CHECK(!virtq_kick_prepare(vq), "kicked before avail_event (idx 3, event 5)");
 	for (int i = 3; i < 6; i++)
 		add_req(vq, &reqs[i], true);
-	CHECK(virtq_kick_prepare(vq), "no kick when crossing avail_event");
+	HT_CHECK(virtq_kick_prepare(vq), "no kick when crossing avail_event");
 	add_req(vq, &reqs[6], true);
-	CHECK(!virtq_kick_prepare(vq), "kick past avail_event before the device re-armed");
+	HT_CHECK(!virtq_kick_prepare(vq), "kick past avail_event before the device re-armed");
 	/* The device takes all and re-arms at its last_avail: next add kicks. */
 	simdev_take_all(&dev);
 	add_req(vq, &reqs[7], true);
-	CHECK(virtq_kick_prepare(vq), "no kick after device re-armed");
+	HT_CHECK(virtq_kick_prepare(vq), "no kick after device re-armed");
 	/* Flags are ignored with event-idx. */
 	simdev_take_all(&dev);
 	simdev_set_no_notify(&dev, true);
 	add_req(vq, &reqs[8], true);
-	CHECK(virtq_kick_prepare(vq), "NO_NOTIFY honoured under event-idx");
+	HT_CHECK(virtq_kick_prepare(vq), "NO_NOTIFY honoured under event-idx");
 	simdev_take_all(&dev);
 	/* Wrap: event at 65535, index crossing 0. */
 	qfree(&m);
-	CHECK(qsetup(&m, 8, 0, true) == 0, "setup");
+	HT_CHECK(qsetup(&m, 8, 0, true) == 0, "setup");
 	vq = &m.vq;
 	unsigned got = 0;
 	for (unsigned i = 0; i < 65534; i++) {
@@ -314,9 +307,9 @@ static int t_event_idx_kick(void)
 	}
 	simdev_set_avail_event(&dev, 65535);
 	add_req(vq, &reqs[0], true); /* idx 65534 -> 65535 */
-	CHECK(!virtq_kick_prepare(vq), "kick before 65535 published");
-	CHECK(add_req(vq, &reqs[1], true) >= 0, "add"); /* idx 65535 -> 0 */
-	CHECK(virtq_kick_prepare(vq), "no kick crossing 65535 -> 0");
+	HT_CHECK(!virtq_kick_prepare(vq), "kick before 65535 published");
+	HT_CHECK(add_req(vq, &reqs[1], true) >= 0, "add"); /* idx 65535 -> 0 */
+	HT_CHECK(virtq_kick_prepare(vq), "no kick crossing 65535 -> 0");
 	qfree(&m);
 	return 0;
 }
@@ -324,28 +317,28 @@ static int t_event_idx_kick(void)
 static int t_event_idx_interrupt(void)
 {
 	struct qmem m;
-	CHECK(qsetup(&m, 64, 0, true) == 0, "setup");
+	HT_CHECK(qsetup(&m, 64, 0, true) == 0, "setup");
 	struct virtq *vq = &m.vq;
 	for (int i = 0; i < 8; i++)
 		add_req(vq, &reqs[i], true);
 	virtq_kick_prepare(vq);
 	simdev_take_all(&dev);
-	CHECK(!virtq_enable_cb(vq), "pending with nothing used");
+	HT_CHECK(!virtq_enable_cb(vq), "pending with nothing used");
 	simdev_complete(&dev, 0, 1);
-	CHECK(simdev_should_interrupt(&dev), "no interrupt for the first completion");
+	HT_CHECK(simdev_should_interrupt(&dev), "no interrupt for the first completion");
 	/* Driver is draining (callbacks disabled): further completions stay quiet. */
 	virtq_disable_cb(vq);
 	uint32_t len;
-	CHECK(virtq_get(vq, &len) != NULL, "get");
+	HT_CHECK(virtq_get(vq, &len) != NULL, "get");
 	simdev_complete(&dev, 0, 1);
 	simdev_complete(&dev, 0, 1);
-	CHECK(!simdev_should_interrupt(&dev), "interrupt while the driver drains");
+	HT_CHECK(!simdev_should_interrupt(&dev), "interrupt while the driver drains");
 	/* Re-arm: the two that arrived meanwhile must be noticed by the re-check. */
-	CHECK(virtq_enable_cb(vq), "re-check missed completions");
-	CHECK(virtq_get(vq, &len) && virtq_get(vq, &len) && !virtq_get(vq, &len), "drain 2");
-	CHECK(!virtq_enable_cb(vq), "pending after drain");
+	HT_CHECK(virtq_enable_cb(vq), "re-check missed completions");
+	HT_CHECK(virtq_get(vq, &len) && virtq_get(vq, &len) && !virtq_get(vq, &len), "drain 2");
+	HT_CHECK(!virtq_enable_cb(vq), "pending after drain");
 	simdev_complete(&dev, 0, 1);
-	CHECK(simdev_should_interrupt(&dev), "no interrupt after re-arm");
+	HT_CHECK(simdev_should_interrupt(&dev), "no interrupt after re-arm");
 	qfree(&m);
 	return 0;
 }
@@ -353,23 +346,23 @@ static int t_event_idx_interrupt(void)
 static int t_flags(void)
 {
 	struct qmem m;
-	CHECK(qsetup(&m, 64, 0, false) == 0, "setup");
+	HT_CHECK(qsetup(&m, 64, 0, false) == 0, "setup");
 	struct virtq *vq = &m.vq;
 	simdev_set_no_notify(&dev, true);
 	add_req(vq, &reqs[0], true);
-	CHECK(!virtq_kick_prepare(vq), "kick despite VIRTQ_USED_F_NO_NOTIFY");
+	HT_CHECK(!virtq_kick_prepare(vq), "kick despite VIRTQ_USED_F_NO_NOTIFY");
 	simdev_set_no_notify(&dev, false);
 	add_req(vq, &reqs[1], true);
-	CHECK(virtq_kick_prepare(vq), "no kick without NO_NOTIFY");
+	HT_CHECK(virtq_kick_prepare(vq), "no kick without NO_NOTIFY");
 	simdev_take_all(&dev);
 	virtq_disable_cb(vq);
-	CHECK(m.vq.avail->flags & VIRTQ_AVAIL_F_NO_INTERRUPT, "flag not published");
+	HT_CHECK(m.vq.avail->flags & VIRTQ_AVAIL_F_NO_INTERRUPT, "flag not published");
 	simdev_complete(&dev, 0, 1);
-	CHECK(!simdev_should_interrupt(&dev), "interrupt despite NO_INTERRUPT");
-	CHECK(virtq_enable_cb(vq), "re-check missed a completion");
-	CHECK(!(m.vq.avail->flags & VIRTQ_AVAIL_F_NO_INTERRUPT), "flag not cleared");
+	HT_CHECK(!simdev_should_interrupt(&dev), "interrupt despite NO_INTERRUPT");
+	HT_CHECK(virtq_enable_cb(vq), "re-check missed a completion");
+	HT_CHECK(!(m.vq.avail->flags & VIRTQ_AVAIL_F_NO_INTERRUPT), "flag not cleared");
 	simdev_complete(&dev, 0, 1);
-	CHECK(simdev_should_interrupt(&dev), "no interrupt when enabled");
+	HT_CHECK(simdev_should_interrupt(&dev), "no interrupt when enabled");
 	qfree(&m);
 	return 0;
 }
@@ -382,10 +375,10 @@ enum hostile { H_BAD_ID, H_NOT_HEAD, H_FREE_ID, H_DOUBLE, H_HUGE_LEN, H_LEN_PLUS
 static int run_hostile(enum hostile h, uint16_t ind_max, const char *name)
 {
 	struct qmem m;
-	CHECK(qsetup(&m, 16, ind_max, h & 1) == 0, "setup");
+	HT_CHECK(qsetup(&m, 16, ind_max, h & 1) == 0, "setup");
 	struct virtq *vq = &m.vq;
 	for (int i = 0; i < 4; i++)
-		CHECK(add_req(vq, &reqs[i], false) >= 0, "add");
+		HT_CHECK(add_req(vq, &reqs[i], false) >= 0, "add");
 	virtq_kick_prepare(vq);
 	simdev_take_all(&dev);
 	uint32_t len;
@@ -396,7 +389,7 @@ static int run_hostile(enum hostile h, uint16_t ind_max, const char *name)
 		simdev_push_raw(&dev, 16 + 1000, 1, 1);
 		break;
 	case H_NOT_HEAD:
-		CHECK(!ind_max, "direct only");
+		HT_CHECK(!ind_max, "direct only");
 		simdev_push_raw(&dev, (uint32_t)c0.head + 1, 1, 1); /* middle of a chain */
 		break;
 	case H_FREE_ID:
@@ -404,7 +397,7 @@ static int run_hostile(enum hostile h, uint16_t ind_max, const char *name)
 		break;
 	case H_DOUBLE:
 		simdev_complete(&dev, 0, c0.wlen);
-		CHECK(virtq_get(vq, &len) == &reqs[0], "first completion");
+		HT_CHECK(virtq_get(vq, &len) == &reqs[0], "first completion");
 		completed_ok++;
 		simdev_push_raw(&dev, c0.head, c0.wlen, 1);
 		break;
@@ -421,26 +414,26 @@ static int run_hostile(enum hostile h, uint16_t ind_max, const char *name)
 		simdev_push_raw(&dev, c0.head, 1, 0xffff); /* "-1": 65535 completions */
 		break;
 	}
-	CHECK(virtq_get(vq, &len) == NULL, "%s: accepted", name);
-	CHECK(vq->broken && vq->why, "%s: not marked broken", name);
-	CHECK(!virtq_pending(vq), "%s: pending on a broken queue", name);
-	CHECK(virtq_add(vq, (struct virtq_buf[]){{0, 1}}, 1, 0, &reqs[9]) == -ENODEV,
+	HT_CHECK(virtq_get(vq, &len) == NULL, "%s: accepted", name);
+	HT_CHECK(vq->broken && vq->why, "%s: not marked broken", name);
+	HT_CHECK(!virtq_pending(vq), "%s: pending on a broken queue", name);
+	HT_CHECK(virtq_add(vq, (struct virtq_buf[]){{0, 1}}, 1, 0, &reqs[9]) == -ENODEV,
 	      "%s: add on broken", name);
-	CHECK(!virtq_kick_prepare(vq), "%s: kick on broken", name);
+	HT_CHECK(!virtq_kick_prepare(vq), "%s: kick on broken", name);
 	/* Every outstanding token comes back exactly once. */
 	unsigned seen = 0, back = 0;
 	void *t;
 	while ((t = virtq_detach(vq))) {
 		struct treq *r = t;
 		unsigned i = (unsigned)(r - reqs);
-		CHECK(i < 4 && !(seen & (1u << i)), "%s: detach returned %u twice", name, i);
+		HT_CHECK(i < 4 && !(seen & (1u << i)), "%s: detach returned %u twice", name, i);
 		seen |= 1u << i;
 		back++;
 	}
-	CHECK(back + completed_ok == 4, "%s: %u detached + %u completed", name, back, completed_ok);
+	HT_CHECK(back + completed_ok == 4, "%s: %u detached + %u completed", name, back, completed_ok);
 	/* The broken queue stays quiet, whatever the device writes next. */
 	simdev_complete(&dev, 1, 1);
-	CHECK(virtq_get(vq, &len) == NULL, "%s: completion after broken", name);
+	HT_CHECK(virtq_get(vq, &len) == NULL, "%s: completion after broken", name);
 	qfree(&m);
 	return 0;
 }
@@ -464,7 +457,7 @@ static int t_hostile_fuzz(void)
 	for (int round = 0; round < 2000; round++) {
 		struct qmem m;
 		uint16_t size = (uint16_t)(1u << (rand() % 6 + 2));
-		CHECK(qsetup(&m, size, (rand() & 1) ? 4 : 0, rand() & 1) == 0, "setup");
+		HT_CHECK(qsetup(&m, size, (rand() & 1) ? 4 : 0, rand() & 1) == 0, "setup");
 		struct virtq *vq = &m.vq;
 		unsigned live = 0, detached = 0, completed = 0;
 		for (int step = 0; step < 64 && !vq->broken; step++) {
@@ -481,14 +474,14 @@ static int t_hostile_fuzz(void)
 			}
 			uint32_t len;
 			while (virtq_get(vq, &len)) {
-				CHECK(len <= 513, "len %u accepted", len);
+				HT_CHECK(len <= 513, "len %u accepted", len);
 				completed++;
 			}
 		}
 		while (virtq_detach(vq))
 			detached++;
 		if (vq->broken)
-			CHECK(completed + detached == live, "tokens lost: %u + %u != %u", completed,
+			HT_CHECK(completed + detached == live, "tokens lost: %u + %u != %u", completed,
 			      detached, live);
 		qfree(&m);
 	}
@@ -514,17 +507,9 @@ static const struct {
 
 int main(void)
 {
-	int failed = 0;
-	setvbuf(stdout, NULL, _IOLBF, 0);
 	srand(12345);
-	for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
-		t_reason[0] = 0;
-		if (tests[i].fn() == 0) {
-			printf("TEST %s PASS\n", tests[i].name);
-		} else {
-			printf("TEST %s FAIL %s\n", tests[i].name, t_reason);
-			failed++;
-		}
-	}
-	return failed ? 1 : 0;
+	/* Each case in its own process: a crash or sanitizer report fails one case, not all. */
+	for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++)
+		ht_run_isolated(tests[i].name, tests[i].fn);
+	return ht_exit_status();
 }

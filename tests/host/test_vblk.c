@@ -1,0 +1,781 @@
+/*
+ * Host tests of the virtio-blk driver (drivers/blk/virtio_blk.c, built as is
+ * with tests/host/simdev_shim in front of arch/) over a fake virtio transport
+ * and a simulated block device on a RAM disk. The device checks what the
+ * driver sends (header, data direction, seg_max/size_max, alignment, range)
+ * and completes in random order; it can answer with errors, bad status
+ * bytes, bad used ids, or not at all. What QEMU cannot be made to do is
+ * tested here: small seg_max/size_max, a hostile device, the watchdog on a
+ * fake clock.
+ *
+ * Prints TEST <name> PASS|FAIL <reason>; exits 0 only if all passed.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tests/host/hosttest.h"
+
+#include "drivers/blk/blk.h"
+#include "drivers/blk/virtio_blk.h"
+#include "drivers/virtio/virtio.h"
+#include "tests/host/simdev_virtq.h"
+
+
+/* ---- the kernel services the driver uses ---- */
+
+uint64_t simdev_tsc;
+bool simdev_irqs_masked;
+static const char *t_cmd_poll, *t_cmd_timeout;
+
+void *kzalloc(size_t n);
+void *kzalloc(size_t n)
+{
+	return calloc(1, n);
+}
+
+uint64_t frames_alloc(size_t npages, uint64_t align);
+uint64_t frames_alloc(size_t npages, uint64_t align)
+{
+	void *p = aligned_alloc(align, npages * 4096);
+	if (p)
+		memset(p, 0, npages * 4096);
+	return (uint64_t)(uintptr_t)p;
+}
+
+const char *cmdline_get(const char *key);
+const char *cmdline_get(const char *key)
+{
+	if (!strcmp(key, "blk.poll"))
+		return t_cmd_poll;
+	if (!strcmp(key, "blk.timeout_ms"))
+		return t_cmd_timeout;
+	return NULL;
+}
+
+bool cmdline_flag(const char *key, bool dflt);
+bool cmdline_flag(const char *key, bool dflt)
+{
+	const char *v = cmdline_get(key);
+	return v ? !strcmp(v, "1") : dflt;
+}
+
+int cmdline_parse_uint(const char *v, uint64_t *out);
+int cmdline_parse_uint(const char *v, uint64_t *out)
+{
+	char *end;
+	*out = strtoull(v, &end, 0);
+	return *end ? -EINVAL : 0;
+}
+
+int cmdline_valid_bool(const char *v);
+int cmdline_valid_bool(const char *v)
+{
+	return 0;
+}
+
+int cmdline_valid_uint(const char *v);
+int cmdline_valid_uint(const char *v)
+{
+	return 0;
+}
+
+int irq_register(int vector, void (*handler)(void *), void *ctx)
+{
+	return 0;
+}
+
+int irq_alloc_vector(void)
+{
+	return 100;
+}
+
+void lapic_timer_oneshot(int vector, uint32_t ticks)
+{
+}
+
+uint64_t time_ns(void)
+{
+	return simdev_tsc;
+}
+
+void udelay(uint64_t us)
+{
+	simdev_tsc += us * 1000;
+}
+
+/* ---- the fake transport and the simulated device ---- */
+
+enum fake_mode { FAKE_OK, FAKE_HOLD, FAKE_BAD_STATUS, FAKE_BAD_ID };
+
+struct fake {
+	struct virtio_dev vd;
+	uint8_t status;
+	uint64_t offered, accepted;
+	bool refuse_features, unstable_config;
+	uint8_t gen;
+	struct virtio_blk_config cfg;
+	uint16_t qmax;
+	struct virtq *vq;
+	virtio_queue_fn qfn;
+	virtio_config_fn cfn;
+	void *ctx;
+	uint8_t *disk;
+	uint64_t disk_bytes;
+	enum fake_mode mode;
+	uint64_t ioerr_sector;   /* IN/OUT touching it fail with IOERR (UINT64_MAX: none) */
+	bool unsupp_get_id;
+	unsigned notifies, interrupts, requests, flushes, discards, wzs;
+	uint32_t max_segs_seen, max_seg_len_seen;
+	uint64_t order[4096];     /* first sector of each data request, in take order */
+	unsigned norder;
+	char err[200];            /* first protocol violation by the driver */
+};
+
+static struct fake fk;
+static struct simdev sd;
+
+static struct fake *fake(struct virtio_dev *vd)
+{
+	return vd->transport;
+}
+
+static uint8_t f_get_status(struct virtio_dev *vd)
+{
+	return fake(vd)->status;
+}
+
+static int f_set_status(struct virtio_dev *vd, uint8_t st)
+{
+	struct fake *f = fake(vd);
+	if (st == 0) {
+		f->status = 0;
+		f->vq = NULL;
+		return 0;
+	}
+	if ((st & VIRTIO_STATUS_FEATURES_OK) && !(f->status & VIRTIO_STATUS_FEATURES_OK) &&
+	    (f->refuse_features || (f->accepted & ~f->offered)))
+		st &= (uint8_t)~VIRTIO_STATUS_FEATURES_OK;
+	f->status = st | (f->status & VIRTIO_STATUS_DEVICE_NEEDS_RESET);
+	return 0;
+}
+
+static uint64_t f_get_features(struct virtio_dev *vd)
+{
+	return fake(vd)->offered;
+}
+
+static void f_set_features(struct virtio_dev *vd, uint64_t f)
+{
+	fake(vd)->accepted = f;
+}
+
+static uint8_t f_generation(struct virtio_dev *vd)
+{
+	struct fake *f = fake(vd);
+	return f->unstable_config ? f->gen++ : f->gen;
+}
+
+static uint32_t f_config_read(struct virtio_dev *vd, unsigned off, unsigned width)
+{
+	uint32_t v = 0;
+	if (off + width <= sizeof(fk.cfg))
+		memcpy(&v, (uint8_t *)&fake(vd)->cfg + off, width);
+	return v;
+}
+
+static uint16_t f_queue_max(struct virtio_dev *vd, unsigned q)
+{
+	return q == 0 ? fake(vd)->qmax : 0;
+}
+
+static int f_queue_setup(struct virtio_dev *vd, unsigned q, struct virtq *vq)
+{
+	fake(vd)->vq = vq;
+	simdev_attach(&sd, vq);
+	return 0;
+}
+
+static void f_notify(struct virtio_dev *vd, unsigned q)
+{
+	fake(vd)->notifies++;
+}
+
+static int f_intr_setup(struct virtio_dev *vd, unsigned nq, bool poll, virtio_queue_fn qfn,
+			virtio_config_fn cfn, void *ctx)
+{
+	struct fake *f = fake(vd);
+	f->qfn = qfn;
+	f->cfn = cfn;
+	f->ctx = ctx;
+	vd->intr_mode = poll ? VIRTIO_INTR_POLL : VIRTIO_INTR_MSIX;
+	return 0;
+}
+
+static const struct virtio_ops fake_ops = {
+	.get_status = f_get_status,
+	.set_status = f_set_status,
+	.get_features = f_get_features,
+	.set_features = f_set_features,
+	.config_generation = f_generation,
+	.config_read = f_config_read,
+	.queue_max = f_queue_max,
+	.queue_setup = f_queue_setup,
+	.notify = f_notify,
+	.intr_setup = f_intr_setup,
+};
+
+static void fake_fail(const char *what, uint64_t a)
+{
+	if (!fk.err[0])
+		snprintf(fk.err, sizeof(fk.err), "%s (%llu)", what, (unsigned long long)a);
+}
+
+static bool has(uint64_t features, unsigned bit)
+{
+	return (features >> bit) & 1;
+}
+
+/* Carry out held chain i on the RAM disk; returns the used length, *statusp the status byte. */
+static uint32_t fake_execute(unsigned i, uint8_t **statusp)
+{
+	struct simdev_buf b[300];
+	unsigned n = simdev_bufs(&sd, i, b, 300);
+	uint32_t lbs = has(fk.accepted, VIRTIO_BLK_F_BLK_SIZE) ? fk.cfg.blk_size : 512;
+	if (n < 2 || b[0].writable || b[0].len != sizeof(struct virtio_blk_req_hdr) ||
+	    !b[n - 1].writable || b[n - 1].len != 1) {
+		fake_fail("chain is not header .. status", n);
+		*statusp = NULL;
+		return 0;
+	}
+	struct virtio_blk_req_hdr *h = b[0].p;
+	uint8_t *status = b[n - 1].p;
+	*statusp = status;
+	struct simdev_buf *data = &b[1];
+	unsigned nd = n - 2;
+	uint64_t total = 0;
+	for (unsigned k = 0; k < nd; k++) {
+		total += data[k].len;
+		if (data[k].len > fk.max_seg_len_seen)
+			fk.max_seg_len_seen = data[k].len;
+		if (has(fk.accepted, VIRTIO_BLK_F_SIZE_MAX) && data[k].len > fk.cfg.size_max)
+			fake_fail("segment larger than size_max", data[k].len);
+	}
+	fk.requests++;
+	*status = VIRTIO_BLK_S_OK;
+	switch (h->type) {
+	case VIRTIO_BLK_T_IN:
+	case VIRTIO_BLK_T_OUT: {
+		bool in = h->type == VIRTIO_BLK_T_IN;
+		if (nd > fk.max_segs_seen)
+			fk.max_segs_seen = nd;
+		if (has(fk.accepted, VIRTIO_BLK_F_SEG_MAX) && nd > fk.cfg.seg_max)
+			fake_fail("more data segments than seg_max", nd);
+		if (nd == 0 || total % lbs || (h->sector * 512) % lbs)
+			fake_fail("data not a whole number of aligned blocks", h->sector);
+		if (h->sector * 512 + total > fk.disk_bytes)
+			fake_fail("request beyond capacity", h->sector);
+		if (!in && has(fk.accepted, VIRTIO_BLK_F_RO))
+			fake_fail("write to a read-only device", h->sector);
+		if (fk.ioerr_sector >= h->sector && fk.ioerr_sector < h->sector + total / 512) {
+			*status = VIRTIO_BLK_S_IOERR;
+			return 1;
+		}
+		uint64_t off = h->sector * 512;
+		for (unsigned k = 0; k < nd && !fk.err[0]; k++) {
+			if (data[k].writable != in)
+				fake_fail("data buffer of the wrong direction", k);
+			else if (in)
+				memcpy(data[k].p, fk.disk + off, data[k].len);
+			else
+				memcpy(fk.disk + off, data[k].p, data[k].len);
+			off += data[k].len;
+		}
+		return in ? (uint32_t)total + 1 : 1;
+	}
+	case VIRTIO_BLK_T_FLUSH:
+		fk.flushes++;
+		return 1;
+	case VIRTIO_BLK_T_GET_ID:
+		if (fk.unsupp_get_id) {
+			*status = VIRTIO_BLK_S_UNSUPP;
+			return 1;
+		}
+		if (nd != 1 || !data[0].writable)
+			fake_fail("GET_ID without one writable buffer", nd);
+		memcpy(data[0].p, "fake-serial-0123456789", data[0].len < 20 ? data[0].len : 20);
+		return data[0].len + 1;
+	case VIRTIO_BLK_T_DISCARD:
+	case VIRTIO_BLK_T_WRITE_ZEROES: {
+		bool wz = h->type == VIRTIO_BLK_T_WRITE_ZEROES;
+		struct virtio_blk_discard_write_zeroes *r = data[0].p;
+		uint32_t max = wz ? fk.cfg.max_write_zeroes_sectors : fk.cfg.max_discard_sectors;
+		if (nd != 1 || data[0].writable || data[0].len != sizeof(*r))
+			fake_fail("discard/write-zeroes without one range", nd);
+		else if (r->num_sectors > max)
+			fake_fail("range above max sectors", r->num_sectors);
+		else if ((r->sector + r->num_sectors) * 512 > fk.disk_bytes)
+			fake_fail("range beyond capacity", r->sector);
+		else if (wz)
+			memset(fk.disk + r->sector * 512, 0, (size_t)r->num_sectors * 512);
+		wz ? fk.wzs++ : fk.discards++;
+		return 1;
+	}
+	default:
+		*status = VIRTIO_BLK_S_UNSUPP;
+		return 1;
+	}
+}
+
+/* The device gets some time: take what is available, finish some of it, maybe interrupt. */
+static void fake_run(void)
+{
+	if (!fk.vq || (fk.status & VIRTIO_STATUS_DEVICE_NEEDS_RESET))
+		return;
+	unsigned before = sd.nheld;
+	simdev_take_all(&sd);
+	/* The order requests reach the device in (held[] keeps arrival order at its end). */
+	for (unsigned i = before; i < sd.nheld && fk.norder < 4096; i++) {
+		struct simdev_buf b[2];
+		if (simdev_bufs(&sd, i, b, 2) == 2 && !b[0].writable &&
+		    b[0].len == sizeof(struct virtio_blk_req_hdr))
+			fk.order[fk.norder++] = ((struct virtio_blk_req_hdr *)b[0].p)->sector;
+	}
+	if (sd.error[0] && !fk.err[0])
+		snprintf(fk.err, sizeof(fk.err), "ring: %s", sd.error);
+	if (fk.mode == FAKE_HOLD || !sd.nheld)
+		return;
+	unsigned todo = 1 + (unsigned)rand() % sd.nheld;
+	while (todo-- && sd.nheld) {
+		unsigned i = (unsigned)rand() % sd.nheld;
+		if (fk.mode == FAKE_BAD_ID) {
+			simdev_push_raw(&sd, 9999, 1, 1);
+			break;
+		}
+		uint8_t *status;
+		uint32_t len = fake_execute(i, &status);
+		if (fk.mode == FAKE_BAD_STATUS && status)
+			*status = 7;
+		simdev_complete_raw(&sd, i, len);
+	}
+	if (simdev_should_interrupt(&sd) && fk.vd.intr_mode == VIRTIO_INTR_MSIX) {
+		fk.interrupts++;
+		fk.qfn(fk.ctx, 0);
+	}
+}
+
+void wait_for_interrupt(bool (*pending)(void *ctx), void *ctx);
+void wait_for_interrupt(bool (*pending)(void *ctx), void *ctx)
+{
+	if (pending && pending(ctx))
+		return;
+	simdev_tsc += 20000; /* 20 us asleep */
+	simdev_irqs_masked = false;
+	fake_run();
+}
+
+void simdev_pause(void)
+{
+	simdev_tsc += 1000;
+	fake_run();
+}
+
+/* ---- set-up ---- */
+
+#define F(b) (1ull << (b))
+#define ALL_FEATURES                                                                         \
+	(F(VIRTIO_F_VERSION_1) | F(VIRTIO_F_INDIRECT_DESC) | F(VIRTIO_F_EVENT_IDX) |         \
+	 F(VIRTIO_BLK_F_SEG_MAX) | F(VIRTIO_BLK_F_SIZE_MAX) | F(VIRTIO_BLK_F_BLK_SIZE) |      \
+	 F(VIRTIO_BLK_F_FLUSH) | F(VIRTIO_BLK_F_DISCARD) | F(VIRTIO_BLK_F_WRITE_ZEROES) |     \
+	 F(VIRTIO_BLK_F_TOPOLOGY) | F(VIRTIO_BLK_F_CONFIG_WCE))
+
+struct fake_opts {
+	uint64_t features;
+	uint16_t qmax;
+	uint32_t seg_max, size_max, blk_size;
+	uint64_t disk_bytes;
+};
+
+/* A fresh fake device; attach the driver to it. */
+static int setup(struct fake_opts o, struct blk_dev **bd)
+{
+	free(fk.disk);
+	memset(&fk, 0, sizeof(fk));
+	fk.vd.ops = &fake_ops;
+	fk.vd.transport = &fk;
+	strcpy(fk.vd.where, "fake");
+	fk.vd.device_id = VIRTIO_ID_BLOCK;
+	fk.vd.config_len = sizeof(fk.cfg);
+	fk.offered = o.features ? o.features : ALL_FEATURES;
+	fk.qmax = o.qmax ? o.qmax : 64;
+	fk.disk_bytes = o.disk_bytes ? o.disk_bytes : (4u << 20);
+	fk.disk = calloc(1, fk.disk_bytes);
+	fk.ioerr_sector = UINT64_MAX;
+	fk.cfg.capacity = fk.disk_bytes / 512;
+	fk.cfg.seg_max = o.seg_max ? o.seg_max : 126;
+	fk.cfg.size_max = o.size_max ? o.size_max : (1u << 20);
+	fk.cfg.blk_size = o.blk_size ? o.blk_size : 512;
+	fk.cfg.writeback = 1;
+	fk.cfg.max_discard_sectors = 16;
+	fk.cfg.max_discard_seg = 1;
+	fk.cfg.max_write_zeroes_sectors = 24;
+	fk.cfg.max_write_zeroes_seg = 1;
+	return vblk_attach(&fk.vd, "vda", bd);
+}
+
+static void pattern(uint8_t *p, size_t n, unsigned seed)
+{
+	for (size_t i = 0; i < n; i++)
+		p[i] = (uint8_t)(i * 31 + seed * 7 + (i >> 9));
+}
+
+static uint8_t *buffer(size_t n)
+{
+	uint8_t *p = aligned_alloc(4096, (n + 4095) & ~(size_t)4095);
+	memset(p, 0, n);
+	return p;
+}
+
+/* ---- tests ---- */
+
+static int t_attach(void)
+{
+	struct blk_dev *bd;
+	HT_CHECK(setup((struct fake_opts){0}, &bd) == 0, "attach failed");
+	HT_CHECK(fk.status == (VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
+			    VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK), "status %#x", fk.status);
+	HT_CHECK(fk.accepted == ALL_FEATURES, "accepted %#llx", (unsigned long long)fk.accepted);
+	HT_CHECK(bd->capacity == 8192 && bd->lbs == 512, "capacity %llu lbs %u",
+	      (unsigned long long)bd->capacity, bd->lbs);
+	HT_CHECK(bd->flags == (BLK_F_FLUSH | BLK_F_DISCARD | BLK_F_WRITE_ZEROES | BLK_F_GET_ID),
+	      "flags %#x", bd->flags);
+	char line[512];
+	vblk_describe(bd, line, sizeof(line));
+	HT_CHECK(strstr(line, "queue 64 (indirect), msix") && strstr(line, "EVENT_IDX"), "line: %.200s", line);
+	/* Features the device offers but we do not know are left alone. */
+	HT_CHECK(setup((struct fake_opts){.features = ALL_FEATURES | F(VIRTIO_F_RING_PACKED) |
+						   F(VIRTIO_BLK_F_MQ)}, &bd) == 0, "attach");
+	HT_CHECK(fk.accepted == ALL_FEATURES, "accepted unknown features %#llx",
+	      (unsigned long long)fk.accepted);
+	return 0;
+}
+
+static int t_attach_failures(void)
+{
+	struct blk_dev *bd;
+	HT_CHECK(setup((struct fake_opts){.features = ALL_FEATURES & ~F(VIRTIO_F_VERSION_1)}, &bd) ==
+		      -ENODEV && (fk.status & VIRTIO_STATUS_FAILED), "legacy-only device accepted");
+	memset(&fk, 0, sizeof(fk));
+	fk.refuse_features = true;
+	fk.vd.ops = &fake_ops;
+	fk.vd.transport = &fk;
+	fk.offered = ALL_FEATURES;
+	HT_CHECK(vblk_attach(&fk.vd, "vda", &bd) == -EIO && (fk.status & VIRTIO_STATUS_FAILED),
+	      "FEATURES_OK refusal not caught");
+	HT_CHECK(setup((struct fake_opts){.blk_size = 3000}, &bd) == -EINVAL &&
+		      (fk.status & VIRTIO_STATUS_FAILED), "blk_size 3000 accepted");
+	HT_CHECK(setup((struct fake_opts){.qmax = 2}, &bd) == -EINVAL, "queue of 2 accepted");
+	HT_CHECK(setup((struct fake_opts){.size_max = 100}, &bd) == -EINVAL, "size_max 100 accepted");
+	free(fk.disk);
+	memset(&fk, 0, sizeof(fk));
+	fk.unstable_config = true;
+	fk.vd.ops = &fake_ops;
+	fk.vd.transport = &fk;
+	fk.vd.config_len = sizeof(fk.cfg);
+	fk.offered = ALL_FEATURES;
+	fk.qmax = 64;
+	HT_CHECK(vblk_attach(&fk.vd, "vda", &bd) == -EIO, "ever-changing config accepted");
+	/* A queue size that is not a power of two: the driver uses the largest one below. */
+	HT_CHECK(setup((struct fake_opts){.qmax = 100}, &bd) == 0 && vblk_queue_size(bd) == 64,
+	      "queue size from 100");
+	return 0;
+}
+
+/* A write far larger than seg_max * size_max, then read back: split, in order, whole. */
+static int t_split(uint64_t features, uint16_t qmax)
+{
+	struct blk_dev *bd;
+	HT_CHECK(setup((struct fake_opts){.features = features, .qmax = qmax, .seg_max = 4,
+				       .size_max = 4096}, &bd) == 0, "attach");
+	HT_CHECK(bd->max_req_bytes == 16384, "max part %u", bd->max_req_bytes);
+	uint32_t len = (1u << 20) + 3 * 512;
+	uint8_t *w = buffer(len), *r = buffer(len);
+	pattern(w, len, 1);
+	HT_CHECK(blk_write(bd, 24, w, len) == 0, "write");
+	HT_CHECK(!fk.err[0], "device: %s", fk.err);
+	HT_CHECK(!memcmp(fk.disk + 24 * 512, w, len), "disk content differs");
+	HT_CHECK(fk.max_segs_seen <= 4 && fk.max_seg_len_seen <= 4096, "segments %u of up to %u bytes",
+	      fk.max_segs_seen, fk.max_seg_len_seen);
+	HT_CHECK(fk.requests >= len / 16384, "only %u device requests", fk.requests);
+	HT_CHECK(blk_read(bd, 24, r, len) == 0, "read");
+	HT_CHECK(!memcmp(r, w, len), "read back differs");
+	HT_CHECK(!fk.err[0], "device: %s", fk.err);
+	free(w);
+	free(r);
+	return 0;
+}
+
+static int t_split_indirect(void)
+{
+	return t_split(ALL_FEATURES, 64);
+}
+
+static int t_split_direct(void)
+{
+	/* 8 descriptors: at most 6 data segments per request, fewer when the ring is busy. */
+	return t_split(ALL_FEATURES & ~F(VIRTIO_F_INDIRECT_DESC) & ~F(VIRTIO_F_EVENT_IDX), 8);
+}
+
+static unsigned q_done;
+static void q_done_fn(struct blk_req *r)
+{
+	q_done++;
+	((struct blk_req *)r)->ctx = (void *)((uintptr_t)r->ctx + 1);
+}
+
+/* 1000 requests at once on a 16-entry ring: software queue, issue in order, each done once. */
+static int t_queue(void)
+{
+	struct blk_dev *bd;
+	HT_CHECK(setup((struct fake_opts){.qmax = 16}, &bd) == 0, "attach");
+	enum { N = 1000 };
+	static struct blk_req req[N];
+	uint8_t *buf = buffer(N * 512);
+	pattern(buf, N * 512, 2);
+	q_done = 0;
+	for (unsigned k = 0; k < N; k++) {
+		blk_req_init(&req[k], BLK_OP_WRITE, k * 3, buf + k * 512, 512, q_done_fn, NULL);
+		HT_CHECK(blk_submit(bd, &req[k]) == 0, "submit %u", k);
+	}
+	HT_CHECK(q_done == 0, "completion inside blk_submit");
+	blk_kick(bd);
+	while (q_done < N)
+		HT_CHECK(bd->ops->wait(bd) == 0 || q_done == N, "wait failed at %u", q_done);
+	for (unsigned k = 0; k < N; k++) {
+		HT_CHECK(req[k].ctx == (void *)1, "request %u completed %lu times", k, (unsigned long)(uintptr_t)req[k].ctx);
+		HT_CHECK(req[k].status == 0, "request %u: %d", k, req[k].status);
+		HT_CHECK(!memcmp(fk.disk + k * 3 * 512, buf + k * 512, 512), "sector %u", k * 3);
+	}
+	for (unsigned k = 0; k < N; k++)
+		HT_CHECK(fk.order[k] == k * 3, "device saw request %u out of order (sector %llu)", k,
+		      (unsigned long long)fk.order[k]);
+	HT_CHECK(bd->inflight == 0 && !fk.err[0], "inflight %u, device: %s", bd->inflight, fk.err);
+	HT_CHECK(fk.notifies < N / 4, "%u notifications for %u requests", fk.notifies, N);
+	free(buf);
+	return 0;
+}
+
+static int t_status_errors(void)
+{
+	struct blk_dev *bd;
+	HT_CHECK(setup((struct fake_opts){0}, &bd) == 0, "attach");
+	uint8_t *buf = buffer(8192);
+	fk.ioerr_sector = 100;
+	HT_CHECK(blk_write(bd, 96, buf, 8192) == -EIO, "IOERR not -EIO");
+	HT_CHECK(blk_write(bd, 0, buf, 8192) == 0, "next write failed");
+	fk.unsupp_get_id = true;
+	struct blk_req r;
+	blk_req_init(&r, BLK_OP_GET_ID, 0, buf, 20, NULL, NULL);
+	HT_CHECK(blk_sync(bd, &r) == -EOPNOTSUPP, "UNSUPP not -EOPNOTSUPP");
+	fk.unsupp_get_id = false;
+	HT_CHECK(blk_sync(bd, &r) == 0 && !memcmp(buf, "fake-serial-01234567", 20), "GET_ID");
+	HT_CHECK(!bd->broken && bd->stats.errors == 2, "broken %d errors %llu", bd->broken,
+	      (unsigned long long)bd->stats.errors);
+	free(buf);
+	return 0;
+}
+
+/* A misbehaving device: everything outstanding fails with -ENODEV, exactly once. */
+static int t_hostile(enum fake_mode mode, const char *what)
+{
+	struct blk_dev *bd;
+	HT_CHECK(setup((struct fake_opts){.qmax = 16}, &bd) == 0, "attach");
+	enum { N = 40 };
+	static struct blk_req req[N];
+	uint8_t *buf = buffer(N * 4096);
+	q_done = 0;
+	for (unsigned k = 0; k < N; k++) {
+		blk_req_init(&req[k], BLK_OP_WRITE, k * 8, buf + k * 4096, 4096, q_done_fn, NULL);
+		HT_CHECK(blk_submit(bd, &req[k]) == 0, "submit");
+	}
+	blk_kick(bd);
+	fk.mode = mode;
+	while (q_done < N)
+		if (bd->ops->wait(bd) && q_done < N)
+			HT_CHECK(0, "%s: wait gave up with %u of %u done", what, q_done, N);
+	HT_CHECK(bd->broken && bd->inflight == 0, "%s: broken %d inflight %u", what, bd->broken, bd->inflight);
+	unsigned nodev = 0;
+	for (unsigned k = 0; k < N; k++) {
+		HT_CHECK(req[k].ctx == (void *)1, "%s: request %u done %lu times", what, k,
+		      (unsigned long)(uintptr_t)req[k].ctx);
+		nodev += req[k].status == -ENODEV;
+	}
+	HT_CHECK(nodev == N, "%s: %u of %u failed with -ENODEV", what, nodev, N);
+	HT_CHECK(fk.status & VIRTIO_STATUS_FAILED, "%s: device not set FAILED", what);
+	HT_CHECK(blk_write(bd, 0, buf, 4096) == -ENODEV, "%s: write after broken", what);
+	free(buf);
+	return 0;
+}
+
+static int t_bad_status(void)
+{
+	return t_hostile(FAKE_BAD_STATUS, "status byte 7");
+}
+
+static int t_bad_id(void)
+{
+	return t_hostile(FAKE_BAD_ID, "used id 9999");
+}
+
+static int t_watchdog(void)
+{
+	uint64_t t0 = simdev_tsc;
+	t_cmd_timeout = "2000";
+	int err = t_hostile(FAKE_HOLD, "silent device");
+	t_cmd_timeout = NULL;
+	if (err)
+		return err;
+	uint64_t waited = simdev_tsc - t0;
+	HT_CHECK(waited >= 2000000000ull && waited < 3000000000ull, "watchdog after %llu ms",
+	      (unsigned long long)(waited / 1000000));
+	return 0;
+}
+
+static int t_poll(void)
+{
+	struct blk_dev *bd;
+	t_cmd_poll = "1";
+	int err = setup((struct fake_opts){0}, &bd);
+	t_cmd_poll = NULL;
+	HT_CHECK(err == 0, "attach");
+	HT_CHECK(!strcmp(vblk_intr_mode(bd), "poll"), "mode %s", vblk_intr_mode(bd));
+	uint8_t *buf = buffer(65536);
+	pattern(buf, 65536, 3);
+	HT_CHECK(blk_write(bd, 0, buf, 65536) == 0 && blk_flush(bd) == 0, "write, flush");
+	HT_CHECK(fk.interrupts == 0 && fk.flushes == 1, "interrupts %u flushes %u", fk.interrupts, fk.flushes);
+	HT_CHECK(!memcmp(fk.disk, buf, 65536), "content");
+	free(buf);
+	return 0;
+}
+
+static int t_read_only(void)
+{
+	struct blk_dev *bd;
+	HT_CHECK(setup((struct fake_opts){.features = ALL_FEATURES | F(VIRTIO_BLK_F_RO)}, &bd) == 0,
+	      "attach");
+	uint8_t *buf = buffer(4096);
+	HT_CHECK(bd->flags & BLK_F_RO, "not read-only");
+	HT_CHECK(blk_write(bd, 0, buf, 4096) == -EROFS, "write not refused");
+	struct blk_req r;
+	blk_req_init(&r, BLK_OP_DISCARD, 0, NULL, 4096, NULL, NULL);
+	HT_CHECK(blk_sync(bd, &r) == -EROFS, "discard not refused");
+	HT_CHECK(blk_read(bd, 0, buf, 4096) == 0, "read");
+	HT_CHECK(fk.requests == 1 && !fk.err[0], "device saw %u requests: %s", fk.requests, fk.err);
+	free(buf);
+	return 0;
+}
+
+static int t_4k_blocks(void)
+{
+	struct blk_dev *bd;
+	HT_CHECK(setup((struct fake_opts){.blk_size = 4096}, &bd) == 0, "attach");
+	HT_CHECK(bd->lbs == 4096, "lbs %u", bd->lbs);
+	uint8_t *buf = buffer(16384);
+	pattern(buf, 16384, 4);
+	HT_CHECK(blk_write(bd, 8, buf, 16384) == 0, "aligned write");
+	HT_CHECK(blk_write(bd, 8, buf, 512) == -EINVAL, "512-byte write accepted");
+	HT_CHECK(blk_write(bd, 4, buf, 4096) == -EINVAL, "misaligned sector accepted");
+	HT_CHECK(!memcmp(fk.disk + 4096, buf, 16384) && !fk.err[0], "content / device: %s", fk.err);
+	free(buf);
+	return 0;
+}
+
+static int t_flush(void)
+{
+	struct blk_dev *bd;
+	HT_CHECK(setup((struct fake_opts){.features = ALL_FEATURES & ~F(VIRTIO_BLK_F_FLUSH)}, &bd) == 0,
+	      "attach");
+	HT_CHECK(blk_flush(bd) == 0 && fk.flushes == 0, "flush without FLUSH reached the device");
+	HT_CHECK(setup((struct fake_opts){0}, &bd) == 0, "attach");
+	HT_CHECK(blk_flush(bd) == 0 && fk.flushes == 1, "flush with FLUSH: %u", fk.flushes);
+	return 0;
+}
+
+static int t_discard_zeroes(void)
+{
+	struct blk_dev *bd;
+	HT_CHECK(setup((struct fake_opts){0}, &bd) == 0, "attach");
+	memset(fk.disk, 0xee, 65536);
+	struct blk_req r;
+	blk_req_init(&r, BLK_OP_WRITE_ZEROES, 8, NULL, 32768, NULL, NULL);
+	HT_CHECK(blk_sync(bd, &r) == 0, "write-zeroes");
+	HT_CHECK(fk.wzs == 3, "64 sectors in %u write-zeroes of at most 24", fk.wzs);
+	for (unsigned k = 0; k < 65536; k++)
+		HT_CHECK(fk.disk[k] == ((k >= 4096 && k < 4096 + 32768) ? 0 : 0xee), "byte %u", k);
+	blk_req_init(&r, BLK_OP_DISCARD, 0, NULL, 65536, NULL, NULL);
+	HT_CHECK(blk_sync(bd, &r) == 0 && fk.discards == 8, "discard in %u parts", fk.discards);
+	HT_CHECK(!fk.err[0], "device: %s", fk.err);
+	return 0;
+}
+
+static int t_config_change(void)
+{
+	struct blk_dev *bd;
+	HT_CHECK(setup((struct fake_opts){0}, &bd) == 0, "attach");
+	fk.cfg.capacity = 16384;
+	fk.gen++;
+	fk.cfn(fk.ctx);
+	HT_CHECK(bd->capacity == 16384, "capacity %llu", (unsigned long long)bd->capacity);
+	/* DEVICE_NEEDS_RESET with a request outstanding: it fails, nothing hangs. */
+	uint8_t *buf = buffer(4096);
+	struct blk_req r;
+	blk_req_init(&r, BLK_OP_READ, 0, buf, 4096, q_done_fn, NULL);
+	q_done = 0;
+	fk.mode = FAKE_HOLD;
+	HT_CHECK(blk_submit(bd, &r) == 0, "submit");
+	blk_kick(bd);
+	fk.status |= VIRTIO_STATUS_DEVICE_NEEDS_RESET;
+	fk.cfn(fk.ctx);
+	HT_CHECK(q_done == 1 && r.status == -ENODEV && bd->broken, "done %u status %d broken %d", q_done,
+	      r.status, bd->broken);
+	free(buf);
+	return 0;
+}
+
+static const struct {
+	const char *name;
+	int (*fn)(void);
+} tests[] = {
+	{"vblk_attach", t_attach},
+	{"vblk_attach_failures", t_attach_failures},
+	{"vblk_split_indirect", t_split_indirect},
+	{"vblk_split_direct", t_split_direct},
+	{"vblk_software_queue", t_queue},
+	{"vblk_status_errors", t_status_errors},
+	{"vblk_hostile_status", t_bad_status},
+	{"vblk_hostile_used_id", t_bad_id},
+	{"vblk_watchdog", t_watchdog},
+	{"vblk_poll", t_poll},
+	{"vblk_read_only", t_read_only},
+	{"vblk_4k_blocks", t_4k_blocks},
+	{"vblk_flush", t_flush},
+	{"vblk_discard_write_zeroes", t_discard_zeroes},
+	{"vblk_config_change", t_config_change},
+};
+
+/* Drivers are never detached: each case leaves its device behind on purpose. */
+const char *__asan_default_options(void);
+const char *__asan_default_options(void)
+{
+	return "detect_leaks=0";
+}
+
+int main(void)
+{
+	srand(4321);
+	/* Each case in its own process: a crash or sanitizer report fails one case, not all. */
+	for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++)
+		ht_run_isolated(tests[i].name, tests[i].fn);
+	return ht_exit_status();
+}

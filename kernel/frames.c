@@ -40,6 +40,8 @@ void frames_init_region(uint64_t base, uint64_t len)
 {
 	uint64_t start = ALIGN_UP(base, PAGE_SIZE);
 	uint64_t end = ALIGN_DOWN(base + len, PAGE_SIZE);
+	if (end <= start)
+		return; /* no whole page in it */
 	if (end > FRAMES_MAX_BYTES) {
 		frames_ignored_bytes += end - MAX(start, FRAMES_MAX_BYTES);
 		end = FRAMES_MAX_BYTES;

@@ -38,6 +38,9 @@ static void pad(struct out *o, char c, int n)
 		put(o, c);
 }
 
+/* Widths and precisions are clamped here: no kernel message needs more, and int must not overflow. */
+#define FIELD_MAX 4096
+
 enum { F_LEFT = 1, F_ZERO = 2, F_ALT = 4, F_PLUS = 8, F_SPACE = 16 };
 
 static void put_number(struct out *o, uint64_t v, bool negative, unsigned base, bool upper,
@@ -106,15 +109,20 @@ int vsnprintf(char *buf, size_t size, const char *fmt, va_list ap)
 		}
 		int width = 0;
 		if (*p == '*') {
-			width = va_arg(ap, int);
-			if (width < 0) {
+			int w = va_arg(ap, int);
+			if (w < 0) {
 				flags |= F_LEFT;
-				width = -width;
+				width = w < -FIELD_MAX ? FIELD_MAX : -w;
+			} else {
+				width = w > FIELD_MAX ? FIELD_MAX : w;
 			}
 			p++;
 		} else {
-			while (*p >= '0' && *p <= '9')
+			while (*p >= '0' && *p <= '9') {
 				width = width * 10 + (*p++ - '0');
+				if (width > FIELD_MAX)
+					width = FIELD_MAX;
+			}
 		}
 		int prec = -1;
 		if (*p == '.') {
@@ -126,8 +134,11 @@ int vsnprintf(char *buf, size_t size, const char *fmt, va_list ap)
 					prec = -1;
 				p++;
 			} else {
-				while (*p >= '0' && *p <= '9')
+				while (*p >= '0' && *p <= '9') {
 					prec = prec * 10 + (*p++ - '0');
+					if (prec > FIELD_MAX)
+						prec = FIELD_MAX;
+				}
 			}
 		}
 		int lng = 0; /* -2 hh, -1 h, 0 int, 1 long, 2 long long, 3 size_t/ptrdiff/intmax */
@@ -184,8 +195,8 @@ int vsnprintf(char *buf, size_t size, const char *fmt, va_list ap)
 			if (!s)
 				s = "(null)";
 			int n = 0;
-			while (s[n] && (prec < 0 || n < prec))
-				n++;
+			while ((prec < 0 || n < prec) && s[n])
+				n++; /* never read past prec bytes: the array may have no NUL */
 			if (!(flags & F_LEFT))
 				pad(&o, ' ', width - n);
 			for (int i = 0; i < n; i++)

@@ -273,9 +273,8 @@ static int vpci_intr_setup(struct virtio_dev *vd, unsigned nq, bool poll, virtio
 	vp->cfn = cfn;
 	vp->ctx = ctx;
 	if (vpci_msix_setup(vp, nq, poll) == 0) {
+		/* Polling keeps the configuration vector; queues get VIRTIO_MSI_NO_VECTOR. */
 		vd->intr_mode = poll ? VIRTIO_INTR_POLL : VIRTIO_INTR_MSIX;
-		if (poll) /* queue_setup writes NO_VECTOR for every queue */
-			vd->intr_mode = VIRTIO_INTR_POLL;
 		return 0;
 	}
 	vd->intr_mode = VIRTIO_INTR_POLL;

@@ -141,6 +141,12 @@ CASES = [
         expect=[r"^pci: 01:00\.0 1af4:1042 ", r"^vda: virtio-blk at 01:00\.0,"]),
     blk("blk-modern-only", raw_disks=True, qemu=device("disable-legacy=on"),
         expect=[r"^pci: 00:0[0-9a-f]\.0 1af4:1042 "]),
+    # MQ offered but not negotiated: one queue; and completions from an iothread.
+    blk("blk-mq-offered", raw_disks=True, qemu=device("num-queues=4")),
+    blk("blk-iothread", raw_disks=True,
+        qemu=["-object", "iothread,id=io1"] + device("iothread=io1,queue-size=1024")),
+    blk("blk-iothread-intx", raw_disks=True,
+        qemu=["-object", "iothread,id=io1"] + device("iothread=io1,vectors=0")),
     blk("blk-4k-blocks", raw_disks=True,
         qemu=device("logical_block_size=4096,physical_block_size=4096"),
         expect=[r"^vda: .*, block 4096/4096,"]),

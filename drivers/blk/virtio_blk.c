@@ -438,7 +438,14 @@ static int vblk_wait(struct blk_dev *bd)
 			continue;
 		}
 		if (vb->poll) {
-			cpu_pause();
+			/*
+			 * Watch used->idx alone for a while before the next drain and
+			 * watchdog look. Keep the pause: under TCG on a busy host a
+			 * vCPU spinning without it starves QEMU's own threads (QD1
+			 * measured 3x slower without it).
+			 */
+			for (unsigned spin = 0; spin < 64 && !virtq_pending(&vb->vq); spin++)
+				cpu_pause();
 			continue;
 		}
 		/* A wake-up within about a second, so the watchdog runs even if nothing answers. */

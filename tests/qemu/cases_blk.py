@@ -128,6 +128,8 @@ CASES = [
         expect=[r"^vda: .*queue 1024 \(indirect\)"]),
     blk("blk-intx", raw_disks=True, qemu=device("vectors=0"),
         expect=[r"^vda: .*\(indirect\), intx,", r"^blk: vda wrote pass 1: .* [1-9]\d* interrupts"]),
+    # One MSI-X vector cannot serve configuration and the queue: INTx instead.
+    blk("blk-vectors-1", raw_disks=True, qemu=device("vectors=1"), expect=[r"^vda: .*, intx,"]),
     blk("blk-q35", qemu=["-machine", "q35"],
         expect=[r"^pci: ECAM at 0x[0-9a-f]+, buses 0-\d+", r"^vda: .*, msix,"]),
     blk("blk-q35-intx", raw_disks=True, qemu=["-machine", "q35"] + device("vectors=0"),

@@ -121,5 +121,8 @@ int qfs_readdir(struct qfs *fs, const char *path, uint64_t *cookie, struct qfs_d
  */
 typedef void (*qfs_report_fn)(void *ctx, const char *msg);
 int qfs_fsck(struct blk_dev *dev, bool repair, qfs_report_fn report, void *ctx, int *fixed);
+/* The same checks on a mounted file system (read-write: after writing out
+ * every dirty block, without a FLUSH). Problems found, or -errno. */
+int qfs_check(struct qfs *fs, qfs_report_fn report, void *ctx);
 
 #endif

@@ -289,6 +289,14 @@ static int fsck_run(struct qfs *fs, bool fix, qfs_report_fn report, void *ctx, i
 	return err ? err : c.problems;
 }
 
+int qfs_check(struct qfs *fs, qfs_report_fn report, void *ctx)
+{
+	int err = fs->ro ? 0 : qfs_commit(fs, false); /* what is on disk, plus the log */
+	if (err)
+		return err;
+	return fsck_run(fs, false, report, ctx, NULL);
+}
+
 int qfs_fsck(struct blk_dev *dev, bool repair, qfs_report_fn report, void *ctx, int *fixed)
 {
 	struct qfs *fs;

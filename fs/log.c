@@ -18,12 +18,8 @@
 int qfs_log_init(struct qfs *fs)
 {
 	fs->fill = -1;
-	for (int i = 0; i < QFS_NPSEG; i++) {
-		fs->pseg[i].buf = qfs_alloc_big((size_t)QFS_PSEG_MAX * QFS_BLOCK_SIZE);
-		fs->pseg[i].fs = fs;
-		if (!fs->pseg[i].buf)
-			return -ENOMEM;
-	}
+	for (int i = 0; i < QFS_NPSEG; i++)
+		fs->pseg[i].fs = fs; /* buffers come with the first write */
 	return 0;
 }
 
@@ -119,6 +115,10 @@ static int pseg_start(struct qfs *fs)
 		struct qfs_pseg *p = &fs->pseg[i];
 		if (p->busy)
 			continue;
+		if (!p->buf)
+			p->buf = qfs_alloc_big((size_t)QFS_PSEG_MAX * QFS_BLOCK_SIZE);
+		if (!p->buf)
+			return -ENOMEM;
 		memset(p->buf, 0, QFS_BLOCK_SIZE);
 		p->addr = fs->log_addr;
 		p->nblocks = 1;

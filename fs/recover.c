@@ -105,6 +105,8 @@ int qfs_sum_check(struct qfs *fs, const struct qfs_disk_sum *s, uint64_t addr)
 	return 0;
 }
 
+#define RF_CHUNK 16u /* blocks read at a time */
+
 struct rf_pseg {
 	uint32_t addr, nblocks, seg, next_seg, crc;
 };
@@ -117,7 +119,7 @@ int qfs_recover(struct qfs *fs, uint32_t *applied)
 	uint64_t seq = fs->seq;
 	uint32_t prev = fs->prev_crc, pos = fs->log_addr, cur = fs->cur_seg, next = fs->next_seg;
 	uint32_t segs = 0;
-	uint8_t *buf = qfs_alloc_big((size_t)QFS_PSEG_MAX * QFS_BLOCK_SIZE);
+	uint8_t *buf = qfs_alloc_big((size_t)RF_CHUNK * QFS_BLOCK_SIZE);
 	struct qfs_disk_inode *d = qfs_alloc_block();
 	int err = buf && d ? 0 : -ENOMEM;
 	*applied = 0;
@@ -134,11 +136,17 @@ int qfs_recover(struct qfs *fs, uint32_t *applied)
 		if (qfs_dev_read(fs, pos, buf, 1) || qfs_sum_check(fs, s, pos) || s->seq != seq ||
 		    s->prev_crc != prev)
 			break;
-		uint32_t crc = s->crc;
-		if (s->nblocks && qfs_dev_read(fs, pos + 1, buf + QFS_BLOCK_SIZE, s->nblocks))
-			break;
+		uint32_t crc = s->crc, nblocks = s->nblocks, flags = s->flags, next_seg = s->next_seg;
 		s->crc = 0;
-		if (qfs_crc32c(0, buf, (size_t)(1 + s->nblocks) * QFS_BLOCK_SIZE) != crc)
+		/* The CRC runs on over the blocks, read a chunk at a time. */
+		uint32_t c = qfs_crc32c(0, buf, QFS_BLOCK_SIZE);
+		bool bad = false;
+		for (uint32_t k = 0; k < nblocks && !bad; k += RF_CHUNK) {
+			uint32_t len = nblocks - k < RF_CHUNK ? nblocks - k : RF_CHUNK;
+			bad = qfs_dev_read(fs, pos + 1 + k, buf, len) != 0;
+			c = qfs_crc32c(c, buf, (size_t)len * QFS_BLOCK_SIZE);
+		}
+		if (bad || c != crc)
 			break;
 		if (n == cap) {
 			cap = cap ? cap * 2 : 64;
@@ -152,14 +160,14 @@ int qfs_recover(struct qfs *fs, uint32_t *applied)
 			qfs_free(list);
 			list = l;
 		}
-		list[n] = (struct rf_pseg){pos, s->nblocks, cur, s->next_seg, crc};
-		if (s->flags & QFS_SUM_COMMIT)
+		list[n] = (struct rf_pseg){pos, nblocks, cur, next_seg, crc};
+		if (flags & QFS_SUM_COMMIT)
 			last_commit = (long)n;
 		n++;
 		seq++;
 		prev = crc;
-		pos += 1 + s->nblocks;
-		next = s->next_seg;
+		pos += 1 + nblocks;
+		next = next_seg;
 	}
 
 	/* Pass 2: apply the committed psegs in order. */

@@ -121,7 +121,10 @@ int qfs_format(struct blk_dev *dev, const struct qfs_format_opts *opts)
 	uint64_t nsegs = sb->seg0 < sb->nblocks ? (sb->nblocks - sb->seg0) / sb->seg_blocks : 0;
 	sb->nsegs = (uint32_t)nsegs;
 	sb->cp_blocks = cp_blocks_for(sb->imap_blocks, sb->nsegs);
-	sb->cp_interval = QFS_CP_INTERVAL < sb->nsegs / 2 ? QFS_CP_INTERVAL : sb->nsegs / 2;
+	/* K: at most QFS_CP_INTERVAL, and an eighth of a small file system. */
+	sb->cp_interval = sb->nsegs / 8 < QFS_CP_INTERVAL ? sb->nsegs / 8 : QFS_CP_INTERVAL;
+	if (sb->cp_interval < 1)
+		sb->cp_interval = 1;
 	int err = -ENOSPC;
 	if (nsegs < 8)
 		goto out;

@@ -77,19 +77,46 @@ void crash_trace_free(struct crash_trace *t)
 	free(t->flush_cover);
 	free(t->flush_at);
 	free(t->base);
+	free(t->stable);
+	free(t->diff);
 	memset(t, 0, sizeof(*t));
 }
 
-size_t crash_build(const struct crash_trace *t, uint64_t events, int mode, uint64_t *rng,
+size_t crash_build(struct crash_trace *t, uint64_t events, int mode, uint64_t *rng,
 		   uint8_t *img)
 {
 	size_t cover = 0;
 	for (size_t k = 0; k < t->nf && t->flush_at[k] < events; k++)
 		if (t->flush_cover[k] > cover)
 			cover = t->flush_cover[k];
-	memcpy(img, t->base, t->bytes);
-	for (size_t i = 0; i < cover && i < t->nw; i++)
-		memcpy(img + t->w[i].sector * BLK_SECTOR_SIZE, t->w[i].data, t->w[i].len);
+	if (cover > t->nw)
+		cover = t->nw;
+	/* The durable part, kept between calls (crash points mostly go forward). */
+	if (!t->stable || cover < t->stable_n) {
+		if (!t->stable)
+			t->stable = malloc(t->bytes);
+		if (!t->stable)
+			abort();
+		memcpy(t->stable, t->base, t->bytes);
+		t->stable_n = 0;
+		t->synced = NULL;
+	}
+	bool incremental = t->synced == img;
+	for (; t->stable_n < cover; t->stable_n++) {
+		const struct crash_write *w = &t->w[t->stable_n];
+		memcpy(t->stable + w->sector * BLK_SECTOR_SIZE, w->data, w->len);
+		if (incremental)
+			memcpy(img + w->sector * BLK_SECTOR_SIZE, w->data, w->len);
+	}
+	/* img = stable: a full copy, or undo what the last build added. */
+	if (incremental) {
+		for (size_t i = 0; i < t->ndiff; i++)
+			memcpy(img + t->diff[i][0], t->stable + t->diff[i][0], t->diff[i][1]);
+	} else {
+		memcpy(img, t->stable, t->bytes);
+	}
+	t->synced = img;
+	t->ndiff = 0;
 	size_t cand = 0;
 	for (size_t i = cover; i < t->nw; i++) {
 		const struct crash_write *w = &t->w[i];
@@ -97,6 +124,12 @@ size_t crash_build(const struct crash_trace *t, uint64_t events, int mode, uint6
 			continue;
 		cand++;
 		uint8_t *dst = img + w->sector * BLK_SECTOR_SIZE;
+		if (mode) {
+			t->diff = grow(t->diff, &t->capdiff, t->ndiff, sizeof(*t->diff));
+			t->diff[t->ndiff][0] = w->sector * BLK_SECTOR_SIZE;
+			t->diff[t->ndiff][1] = w->len;
+			t->ndiff++;
+		}
 		if (mode == 1) {
 			memcpy(dst, w->data, w->len);
 			continue;

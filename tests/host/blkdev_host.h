@@ -61,6 +61,13 @@ struct crash_trace {
 	size_t nf, capf;
 	uint64_t events;       /* completions so far (writes + flushes) */
 	uint64_t w0, c0;       /* device counters when recording started */
+	uint8_t *stable;       /* cache: base + w[0 .. stable_n) */
+	size_t stable_n;
+	/* The image last built: equal to stable but for these sector ranges.
+	 * Set synced = NULL after writing into it, to force a full copy. */
+	uint8_t *synced;
+	uint64_t (*diff)[2];
+	size_t ndiff, capdiff;
 };
 /* Start recording on r (which must hold the image to start from). */
 void crash_record(struct blkdev_ram *r, struct crash_trace *t);
@@ -73,7 +80,7 @@ void crash_trace_free(struct crash_trace *t);
  *   some sectors garbage (seeded by *rng).
  * Returns the number of unstable writes that were candidates.
  */
-size_t crash_build(const struct crash_trace *t, uint64_t events, int mode, uint64_t *rng,
+size_t crash_build(struct crash_trace *t, uint64_t events, int mode, uint64_t *rng,
 		   uint8_t *img);
 
 static inline uint64_t host_rand(uint64_t *s)

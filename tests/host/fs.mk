@@ -11,3 +11,9 @@ $(BUILD)/host/test_fs: $(BUILD)/host/tests/host/fs_unit.o $(QFS_TEST_OBJS)
 	$(Q)$(HOSTCC) $(HOST_LDFLAGS) -o $@ $^
 
 HOST_TESTS += $(BUILD)/host/test_fs
+
+$(BUILD)/host/test_fs_crash: $(BUILD)/host/tests/host/crash_fs.o $(QFS_TEST_OBJS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(HOSTCC) $(HOST_LDFLAGS) -o $@ $^
+
+HOST_TESTS += $(BUILD)/host/test_fs_crash

@@ -43,5 +43,6 @@ uint64_t hash_bytes(uint64_t h, const void *p, size_t n);
 void fill_pattern(uint8_t *buf, size_t n, uint64_t seed);
 /* fsck, printing problems to stderr when verbose; returns problems or -errno. */
 int fsck_quiet(struct blk_dev *dev, char *first, size_t firstlen);
+int check_quiet(struct qfs *fs, char *first, size_t firstlen);
 
 #endif

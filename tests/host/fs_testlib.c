@@ -130,7 +130,8 @@ int tree_hash(struct qfs *fs, uint64_t *hash, uint64_t *nfiles)
 	struct tree_ent *v = NULL;
 	size_t n = 0, cap = 0;
 	int err = walk_tree(fs, "/", &v, &n, &cap, 0);
-	qsort(v, n, sizeof(*v), ent_cmp);
+	if (n)
+		qsort(v, n, sizeof(*v), ent_cmp);
 	uint64_t h = 0xcbf29ce484222325ull;
 	for (size_t i = 0; i < n; i++) {
 		h = hash_bytes(h, &v[i].h, sizeof(v[i].h));
@@ -164,4 +165,12 @@ int fsck_quiet(struct blk_dev *dev, char *first, size_t firstlen)
 	if (first && firstlen)
 		first[0] = 0;
 	return qfs_fsck(dev, false, fsck_note, &f, NULL);
+}
+
+int check_quiet(struct qfs *fs, char *first, size_t firstlen)
+{
+	struct fsck_first f = {first, firstlen, 0};
+	if (first && firstlen)
+		first[0] = 0;
+	return qfs_check(fs, fsck_note, &f);
 }

@@ -6,6 +6,9 @@
 #include "tests/host/fs_test.h"
 #include "fs/ondisk.h"
 
+#include <stdlib.h>
+#include <unistd.h>
+
 #define MiB (1ull << 20)
 
 static struct blkdev_ram *dev;
@@ -528,6 +531,37 @@ T(segment_sizes)
 	return 0;
 }
 
+T(tib_sparse_image)
+{
+	/* A sparse 1 TiB file: format, mount, write, fsck; memory stays modest. */
+	char path[] = "/tmp/quillfs-tib-XXXXXX";
+	int fd = mkstemp(path);
+	CHECK(fd >= 0, "mkstemp");
+	int tr = ftruncate(fd, (off_t)(1ull << 40));
+	close(fd);
+	CHECK(tr == 0, "ftruncate 1 TiB");
+	struct blk_dev *d = blkdev_file_open(path, false);
+	CHECK(d, "open");
+	int err = qfs_format(d, NULL);
+	struct qfs *f2 = NULL;
+	if (!err)
+		err = qfs_mount(d, NULL, &f2);
+	if (!err)
+		err = put_file(f2, "/x", "tib", 3);
+	struct qfs_statfs st = {0};
+	if (!err)
+		qfs_statfs(f2, &st);
+	if (f2 && !err)
+		err = qfs_unmount(f2);
+	int p = err ? 0 : fsck_quiet(d, NULL, 0);
+	blkdev_file_close(d);
+	unlink(path);
+	CHECK(err == 0, "format/mount/write: %d", err);
+	CHECK(p == 0, "fsck: %d problems", p);
+	CHECK(st.nsegs > 2000000, "segments %llu", (unsigned long long)st.nsegs);
+	return 0;
+}
+
 int main(void)
 {
 	RUN(crc32c, 8 * MiB, 0);
@@ -548,5 +582,6 @@ int main(void)
 	RUN(refuse_bad_images, 8 * MiB, 0);
 	RUN(reformat_ignores_old_log, 8 * MiB, 0);
 	RUN(segment_sizes, 8 * MiB, 0);
+	test_run("tib_sparse_image", tib_sparse_image_);
 	return test_failures ? 1 : 0;
 }

@@ -33,6 +33,7 @@
 #define VBLK_DWZ_CAP (1u << 22)       /* sectors per discard/write-zeroes request */
 #define VBLK_TIMEOUT_MS 30000
 #define VBLK_TIMER_TICKS 0x4000000u   /* LAPIC one-shot to wake a sleeping watchdog (~1 s in QEMU) */
+#define VBLK_HYBRID_SPIN_NS 30000     /* BLK_WAIT_HYBRID: spin this long before sleeping */
 
 /* blk_req.drv[] while the driver owns a request */
 #define VBLK_PARTS 0   /* parts on the ring */
@@ -74,7 +75,8 @@ struct vblk {
 	uint64_t timeout_tsc;
 	uint64_t timer_until;                   /* the wake-up timer is armed until then */
 	int timer_vector;
-	bool poll;
+	bool poll;      /* no queue interrupt at all (blk.poll=1, or none could be set up) */
+	bool rearm;     /* drains re-arm the completion interrupt (a waiter will sleep) */
 	bool draining;
 	struct virtio_blk_config cfg;
 };
@@ -339,8 +341,7 @@ static void vblk_drain(struct vblk *vb)
 		return;
 	vb->draining = true;
 	for (;;) {
-		if (!vb->poll)
-			virtq_disable_cb(vq);
+		virtq_disable_cb(vq);
 		struct vblk_tok *t;
 		uint32_t len;
 		while ((t = virtq_get(vq, &len))) {
@@ -359,8 +360,11 @@ static void vblk_drain(struct vblk *vb)
 			vblk_finish(vb, r);
 		}
 		vblk_pump(vb);
-		/* Re-arm, then re-check: nothing may land between the last get and the sleep. */
-		if (vb->poll || !virtq_enable_cb(vq))
+		/*
+		 * Re-arm, then re-check: nothing may land between the last get and
+		 * the sleep. A polling waiter leaves the interrupt off.
+		 */
+		if (!vb->rearm || !virtq_enable_cb(vq))
 			break;
 	}
 	if (!vb->bd.broken)
@@ -418,11 +422,21 @@ static void vblk_timer_irq(void *ctx)
 	/* Only wakes the CPU, so a waiting watchdog looks at the clock. */
 }
 
+/*
+ * bd->wait_mode: IRQ sleeps until the completion interrupt; POLL spins on
+ * the used ring with the interrupt left off (it stays off until a sleeping
+ * wait re-arms it); HYBRID spins VBLK_HYBRID_SPIN_NS, then re-arms and sleeps.
+ * Without queue interrupts every mode polls.
+ */
 static int vblk_wait(struct blk_dev *bd)
 {
 	struct vblk *vb = vblk(bd);
 	uint64_t mark = vb->completions;
+	uint8_t mode = vb->poll ? BLK_WAIT_POLL : bd->wait_mode;
+	uint64_t spin_end = rdtsc() + ns_to_tsc(mode == BLK_WAIT_HYBRID ? VBLK_HYBRID_SPIN_NS : 0);
 	for (;;) {
+		bool sleep = mode == BLK_WAIT_IRQ || (mode == BLK_WAIT_HYBRID && rdtsc() >= spin_end);
+		vb->rearm = sleep;
 		uint64_t flags = irq_save();
 		vblk_drain(vb);
 		irq_restore(flags);
@@ -437,7 +451,7 @@ static int vblk_wait(struct blk_dev *bd)
 			irq_restore(flags);
 			continue;
 		}
-		if (vb->poll) {
+		if (!sleep) {
 			/*
 			 * Watch used->idx alone for a while before the next drain and
 			 * watchdog look. Keep the pause: under TCG on a busy host a
@@ -615,8 +629,10 @@ int vblk_attach(struct virtio_dev *vd, const char *name, struct blk_dev **out)
 		why = "cannot set up interrupts";
 		goto out_fail;
 	}
+	vb->rearm = true;
 	if (vd->intr_mode == VIRTIO_INTR_POLL) {
 		vb->poll = true;
+		vb->rearm = false;
 		virtq_disable_cb(&vb->vq);
 	}
 	err = vd->ops->queue_setup(vd, 0, &vb->vq);

@@ -290,9 +290,12 @@ void virtq_disable_cb(struct virtq *vq)
 	vq->avail_flags |= VIRTQ_AVAIL_F_NO_INTERRUPT;
 	/*
 	 * With event-idx the flag means nothing to the device (2.7.10): it
-	 * interrupts only when used->idx passes used_event, which we leave behind.
+	 * interrupts only when used->idx passes used_event, so put used_event
+	 * half the index space ahead, where no outstanding completion reaches.
 	 */
-	if (!vq->event_idx)
+	if (vq->event_idx)
+		ring_store16(virtq_used_event(vq), (uint16_t)(vq->last_used + 0x8000));
+	else
 		ring_store16(&vq->avail->flags, vq->avail_flags);
 }
 

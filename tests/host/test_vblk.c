@@ -659,6 +659,30 @@ static int t_poll(void)
 	return 0;
 }
 
+/* bd->wait_mode, switched between requests on a device with interrupts. */
+static int t_wait_modes(void)
+{
+	struct blk_dev *bd;
+	HT_CHECK(setup((struct fake_opts){0}, &bd) == 0, "attach");
+	uint8_t *buf = buffer(4096);
+	bd->wait_mode = BLK_WAIT_POLL;
+	for (int i = 0; i < 100; i++)
+		HT_CHECK(blk_write(bd, (uint64_t)i * 8, buf, 4096) == 0, "poll write %d", i);
+	HT_CHECK(fk.interrupts == 0, "%u interrupts while polling", fk.interrupts);
+	bd->wait_mode = BLK_WAIT_HYBRID;
+	for (int i = 0; i < 100; i++)
+		HT_CHECK(blk_write(bd, (uint64_t)i * 8, buf, 4096) == 0, "hybrid write %d", i);
+	bd->wait_mode = BLK_WAIT_IRQ;
+	unsigned before = fk.interrupts;
+	for (int i = 0; i < 100; i++)
+		HT_CHECK(blk_write(bd, (uint64_t)i * 8, buf, 4096) == 0, "irq write %d", i);
+	HT_CHECK(fk.interrupts >= before + 90, "only %u interrupts for 100 sleeping writes",
+		 fk.interrupts - before);
+	HT_CHECK(!fk.err[0], "device: %s", fk.err);
+	free(buf);
+	return 0;
+}
+
 static int t_read_only(void)
 {
 	struct blk_dev *bd;
@@ -757,6 +781,7 @@ static const struct {
 	{"vblk_hostile_used_id", t_bad_id},
 	{"vblk_watchdog", t_watchdog},
 	{"vblk_poll", t_poll},
+	{"vblk_wait_modes", t_wait_modes},
 	{"vblk_read_only", t_read_only},
 	{"vblk_4k_blocks", t_4k_blocks},
 	{"vblk_flush", t_flush},

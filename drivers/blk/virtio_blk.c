@@ -74,6 +74,7 @@ struct vblk {
 	uint64_t progress_tsc;                  /* last completion, or first submit after idle */
 	uint64_t timeout_tsc;
 	uint64_t timer_until;                   /* the wake-up timer is armed until then */
+	uint64_t scan_at;                       /* next look for one request outstanding too long */
 	int timer_vector;
 	bool poll;      /* no queue interrupt at all (blk.poll=1, or none could be set up) */
 	bool rearm;     /* drains re-arm the completion interrupt (a waiter will sleep) */
@@ -423,6 +424,26 @@ static void vblk_timer_irq(void *ctx)
 }
 
 /*
+ * Why the device must be declared dead, or NULL: no completion at all for
+ * the timeout with requests outstanding, or (looked at twice a second) one
+ * request on the ring that long while others complete.
+ */
+static const char *vblk_watchdog(struct vblk *vb, uint64_t now)
+{
+	if (now - vb->progress_tsc > vb->timeout_tsc)
+		return "watchdog: the device stopped answering";
+	if (now < vb->scan_at)
+		return NULL;
+	vb->scan_at = now + ns_to_tsc(500 * 1000 * 1000ull);
+	for (uint32_t i = 0; i < vb->vq.size; i++) {
+		const struct blk_req *r = vb->tok[i].req;
+		if (r && now - r->submit_tsc > vb->timeout_tsc)
+			return "watchdog: a request has been outstanding too long";
+	}
+	return NULL;
+}
+
+/*
  * bd->wait_mode: IRQ sleeps until the completion interrupt; POLL spins on
  * the used ring with the interrupt left off (it stays off until a sleeping
  * wait re-arms it); HYBRID spins VBLK_HYBRID_SPIN_NS, then re-arms and sleeps.
@@ -445,9 +466,10 @@ static int vblk_wait(struct blk_dev *bd)
 		if (!bd->inflight)
 			return -ENODEV;
 		uint64_t now = rdtsc();
-		if (now - vb->progress_tsc > vb->timeout_tsc) {
+		const char *dead = vblk_watchdog(vb, now);
+		if (dead) {
 			flags = irq_save();
-			vblk_break(vb, "watchdog: the device stopped answering");
+			vblk_break(vb, dead);
 			irq_restore(flags);
 			continue;
 		}

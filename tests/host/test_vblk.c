@@ -107,7 +107,7 @@ void udelay(uint64_t us)
 
 /* ---- the fake transport and the simulated device ---- */
 
-enum fake_mode { FAKE_OK, FAKE_HOLD, FAKE_BAD_STATUS, FAKE_BAD_ID };
+enum fake_mode { FAKE_OK, FAKE_HOLD, FAKE_BAD_STATUS, FAKE_BAD_ID, FAKE_STARVE };
 
 struct fake {
 	struct virtio_dev vd;
@@ -349,6 +349,12 @@ static void fake_run(void)
 	unsigned todo = 1 + (unsigned)rand() % sd.nheld;
 	while (todo-- && sd.nheld) {
 		unsigned i = (unsigned)rand() % sd.nheld;
+		if (fk.mode == FAKE_STARVE) { /* never the chain holding sector 0 */
+			struct simdev_buf b[1];
+			simdev_bufs(&sd, i, b, 1);
+			if (((struct virtio_blk_req_hdr *)b[0].p)->sector == 0)
+				continue;
+		}
 		if (fk.mode == FAKE_BAD_ID) {
 			simdev_push_raw(&sd, 9999, 1, 1);
 			break;
@@ -642,6 +648,31 @@ static int t_watchdog(void)
 	return 0;
 }
 
+/* One request starved while the others complete: the per-request watchdog. */
+static int t_watchdog_starved(void)
+{
+	struct blk_dev *bd;
+	t_cmd_timeout = "1000";
+	int err = setup((struct fake_opts){0}, &bd);
+	t_cmd_timeout = NULL;
+	HT_CHECK(err == 0, "attach");
+	uint8_t *buf = buffer(8192);
+	static struct blk_req starved;
+	blk_req_init(&starved, BLK_OP_WRITE, 0, buf, 4096, q_done_fn, NULL);
+	q_done = 0;
+	fk.mode = FAKE_STARVE;
+	HT_CHECK(blk_submit(bd, &starved) == 0, "submit");
+	blk_kick(bd);
+	int i, rc = 0;
+	for (i = 0; i < 100000 && !bd->broken; i++)
+		rc = blk_write(bd, 8, buf + 4096, 4096);
+	HT_CHECK(bd->broken && starved.status == -ENODEV && q_done == 1,
+		 "after %d other writes (last %d): broken %d, starved status %d", i, rc, bd->broken,
+		 starved.status);
+	free(buf);
+	return 0;
+}
+
 static int t_poll(void)
 {
 	struct blk_dev *bd;
@@ -780,6 +811,7 @@ static const struct {
 	{"vblk_hostile_status", t_bad_status},
 	{"vblk_hostile_used_id", t_bad_id},
 	{"vblk_watchdog", t_watchdog},
+	{"vblk_watchdog_starved", t_watchdog_starved},
 	{"vblk_poll", t_poll},
 	{"vblk_wait_modes", t_wait_modes},
 	{"vblk_read_only", t_read_only},

@@ -57,6 +57,7 @@ _Static_assert(offsetof(struct vblk_dma, status) == 32, "vblk_dma.status");
 
 struct vblk_tok {
 	struct blk_req *req;
+	uint64_t tsc; /* when the part went on the ring (the watchdog's clock) */
 };
 
 struct vblk {
@@ -185,6 +186,7 @@ static void vblk_complete(struct vblk *vb, struct vblk_tok *t)
 static bool vblk_issue(struct vblk *vb, struct blk_req *req)
 {
 	struct virtq *vq = &vb->vq;
+	uint64_t now = rdtsc();
 	for (;;) {
 		int head = virtq_peek_head(vq);
 		if (head < 0)
@@ -258,6 +260,7 @@ static bool vblk_issue(struct vblk *vb, struct blk_req *req)
 		b[nout + nin] = (struct virtq_buf){vblk_addr(&s->status), 1};
 		nin++;
 		vb->tok[head].req = req;
+		vb->tok[head].tsc = now;
 		int h = virtq_add(vq, b, nout, nin, &vb->tok[head]);
 		if (h < 0) {
 			vb->tok[head].req = NULL;
@@ -435,11 +438,9 @@ static const char *vblk_watchdog(struct vblk *vb, uint64_t now)
 	if (now < vb->scan_at)
 		return NULL;
 	vb->scan_at = now + ns_to_tsc(500 * 1000 * 1000ull);
-	for (uint32_t i = 0; i < vb->vq.size; i++) {
-		const struct blk_req *r = vb->tok[i].req;
-		if (r && now - r->submit_tsc > vb->timeout_tsc)
-			return "watchdog: a request has been outstanding too long";
-	}
+	for (uint32_t i = 0; i < vb->vq.size; i++)
+		if (vb->tok[i].req && now - vb->tok[i].tsc > vb->timeout_tsc)
+			return "watchdog: a request has been on the ring too long";
 	return NULL;
 }
 

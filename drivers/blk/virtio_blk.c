@@ -152,10 +152,14 @@ static void vblk_break(struct vblk *vb, const char *why)
 		t->req = NULL;
 		vblk_part_done(vb, req, -ENODEV);
 	}
+	/* Flushes with nothing to flush (no FLUSH feature): still true, still 0. */
 	r = vb->defer_head;
 	vb->defer_head = vb->defer_tail = NULL;
-	for (; r; r = r->next)
+	while (r) {
+		struct blk_req *next = r->next; /* done() may reuse r */
 		vblk_finish(vb, r);
+		r = next;
+	}
 }
 
 static void vblk_complete(struct vblk *vb, struct vblk_tok *t)
@@ -264,7 +268,7 @@ static bool vblk_issue(struct vblk *vb, struct blk_req *req)
 		int h = virtq_add(vq, b, nout, nin, &vb->tok[head]);
 		if (h < 0) {
 			vb->tok[head].req = NULL;
-			return false; /* -ENOSPC cannot happen after the checks; -ENODEV: broken */
+			return false; /* -ENOSPC: no room for a direct chain yet; -ENODEV: broken */
 		}
 		req->drv[VBLK_PARTS]++;
 		req->drv[VBLK_ISSUED] = off + part;

@@ -64,6 +64,9 @@ struct qfs_mount_opts {
 int qfs_mount(struct blk_dev *dev, const struct qfs_mount_opts *opts, struct qfs **out);
 /* Commit, write a final checkpoint, free everything (even on error). */
 int qfs_unmount(struct qfs *fs);
+/* Free everything, writing nothing more (waits for writes in flight): what
+ * a power loss leaves, for tests, or after a fatal device error. */
+void qfs_abandon(struct qfs *fs);
 
 struct qfs_statfs {
 	uint64_t block_size, total_blocks, free_blocks, live_blocks;

@@ -437,6 +437,11 @@ int qfs_unmount(struct qfs *fs)
 	return err;
 }
 
+void qfs_abandon(struct qfs *fs)
+{
+	qfs_destroy(fs);
+}
+
 int qfs_statfs(struct qfs *fs, struct qfs_statfs *st)
 {
 	memset(st, 0, sizeof(*st));

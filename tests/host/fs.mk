@@ -17,3 +17,24 @@ $(BUILD)/host/test_fs_crash: $(BUILD)/host/tests/host/crash_fs.o $(QFS_TEST_OBJS
 	$(Q)$(HOSTCC) $(HOST_LDFLAGS) -o $@ $^
 
 HOST_TESTS += $(BUILD)/host/test_fs_crash
+
+$(BUILD)/host/test_fs_fuzz: $(BUILD)/host/tests/host/fuzz_fs.o $(QFS_TEST_OBJS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(HOSTCC) $(HOST_LDFLAGS) -o $@ $^
+
+HOST_TESTS += $(BUILD)/host/test_fs_fuzz
+
+# libFuzzer (clang only, not part of `make test`): make fuzz [FUZZ_SECS=60]
+FUZZ_SECS ?= 60
+FUZZ_CC ?= clang
+QFS_FUZZ_SRCS := $(QFS_SRCS) tests/host/fuzz_fs.c tests/host/fs_testlib.c \
+	tests/host/blkdev_ram.c tests/host/blkdev_crash.c tests/host/blkdev_file.c
+.PHONY: fuzz
+$(BUILD)/fuzz/fuzz_fs: $(QFS_FUZZ_SRCS) $(wildcard fs/*.h tests/host/*.h)
+	@mkdir -p $(dir $@) $(BUILD)/fuzz/corpus
+	@$(if $(Q),echo "  FUZZCC  $@")
+	$(Q)$(FUZZ_CC) -std=gnu11 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+		-I. -DQUILL_HOST -DQFS_LIBFUZZER -o $@ $(QFS_FUZZ_SRCS)
+fuzz: $(BUILD)/fuzz/fuzz_fs
+	$(BUILD)/fuzz/fuzz_fs -max_total_time=$(FUZZ_SECS) -timeout=10 -rss_limit_mb=4096 \
+		-artifact_prefix=$(BUILD)/fuzz/ $(BUILD)/fuzz/corpus

@@ -186,11 +186,10 @@ static void vblk_complete(struct vblk *vb, struct vblk_tok *t)
 
 /* ---- submission ---- */
 
-/* Put as many parts of req on the ring as fit; true once every part is out. */
-static bool vblk_issue(struct vblk *vb, struct blk_req *req)
+/* Put as many parts of req on the ring as fit (now: the TSC); true once every part is out. */
+static bool vblk_issue(struct vblk *vb, struct blk_req *req, uint64_t now)
 {
 	struct virtq *vq = &vb->vq;
-	uint64_t now = rdtsc();
 	for (;;) {
 		int head = virtq_peek_head(vq);
 		if (head < 0)
@@ -282,8 +281,9 @@ static bool vblk_issue(struct vblk *vb, struct blk_req *req)
 /* Issue waiting requests, in order, while the ring has room. */
 static void vblk_pump(struct vblk *vb)
 {
+	uint64_t now = vb->q_head ? rdtsc() : 0;
 	while (vb->q_head && !vb->bd.broken) {
-		if (!vblk_issue(vb, vb->q_head))
+		if (!vblk_issue(vb, vb->q_head, now))
 			return;
 		vb->q_head = vb->q_head->next;
 		if (!vb->q_head)
@@ -318,7 +318,7 @@ static int vblk_submit(struct blk_dev *bd, struct blk_req *req)
 	if (req->op == BLK_OP_FLUSH && !(bd->flags & BLK_F_FLUSH)) {
 		/* No volatile cache (writethrough): nothing to flush; done at the next drain. */
 		vblk_enqueue(&vb->defer_head, &vb->defer_tail, req);
-	} else if (vb->q_head || !vblk_issue(vb, req)) {
+	} else if (vb->q_head || !vblk_issue(vb, req, req->submit_tsc)) {
 		/* Behind earlier waiters, or only partly on the ring: the rest goes out later. */
 		vblk_enqueue(&vb->q_head, &vb->q_tail, req);
 	}

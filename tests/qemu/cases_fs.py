@@ -1,0 +1,84 @@
+"""QEMU tests of quillfs: test=fs (fs/fs_ktest.c) writes a tree on vda,
+remounts, verifies and checks it in the guest; then, on the host,
+fsck.quillfs must find the image clean and `quillfs cat` must return the
+bytes the guest wrote. Destruction needs consent: a disk holding a quillfs
+is formatted only with fs.format=1, otherwise the test works in /fstest and
+leaves the rest alone.
+"""
+import os
+import subprocess
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+TOOLS = os.path.join(ROOT, "build", "tools")
+MKFS, FSCK, QUILLFS = (os.path.join(TOOLS, t) for t in ("mkfs.quillfs", "fsck.quillfs", "quillfs"))
+
+# Must match fs/fs_ktest.c.
+SIZES = [0, 1, 4095, 4096, 4097, 12345, 65536, 300001, 1048573, 4 << 20, 123457, 5]
+HOST_FILE = b"written on the host\n"
+
+
+def ft_path(k):
+    return "/fstest/d1/d2/f%d" % k if k % 3 == 2 else "/fstest/d1/f%d" % k if k % 3 == 1 else "/fstest/f%d" % k
+
+
+def ft_content(k, n):
+    return bytes(((o * 31 + k * 7 + (o >> 8)) & 0xFF) for o in range(n))
+
+
+def cat(image, path):
+    r = subprocess.run([QUILLFS, "cat", image, path], capture_output=True)
+    return r.returncode, r.stdout
+
+
+def check_tree(ctx, host_file_expected=None):
+    """fsck clean, every file's bytes as the guest wrote them."""
+    img = ctx.disks[0]
+    r = subprocess.run([FSCK, "-n", img], capture_output=True, text=True)
+    if r.returncode != 0:
+        return False, "fsck.quillfs exit %d: %s" % (r.returncode, r.stdout.strip()[-300:])
+    for k, n in enumerate(SIZES):
+        rc, data = cat(img, ft_path(k))
+        if rc != 0:
+            return False, "quillfs cat %s: exit %d" % (ft_path(k), rc)
+        if data != ft_content(k, n):
+            return False, "%s: %d bytes differ from what the guest wrote" % (ft_path(k), len(data))
+    rc, data = cat(img, "/fstest/sparse")
+    if rc != 0 or len(data) != (100 << 20) + 3 or data[-3:] != b"end" or any(data[:1 << 20]):
+        return False, "/fstest/sparse is wrong"
+    if host_file_expected is not None:
+        rc, data = cat(img, "/host.txt")
+        if host_file_expected and (rc != 0 or data != HOST_FILE):
+            return False, "the host's file did not survive (exit %d)" % rc
+        if not host_file_expected and rc == 0:
+            return False, "fs.format=1 did not format: the host's file is still there"
+    return True, ""
+
+
+def host_image(path):
+    """A quillfs made on the host, holding one file."""
+    subprocess.run([MKFS, "-f", path], check=True, capture_output=True)
+    subprocess.run([QUILLFS, "put", path, "/host.txt"], input=HOST_FILE, check=True, capture_output=True)
+
+
+FS_EXPECT = [r"^fs: remounted, verified, fsck clean$", r"^TEST fs PASS$", r"^quill: exit 0$"]
+REJECT = [r"CPU exception", r"device broken"]
+
+
+def fs_case(name, disks, cmdline="test=fs", expect=(), check=check_tree, qemu=()):
+    return dict(name=name, cmdline=cmdline, disks=disks, qemu=list(qemu), expect=FS_EXPECT + list(expect),
+                reject=REJECT, check=check, timeout=240)
+
+
+CASES = [
+    fs_case("fs-fresh-disk", [dict(size="64M")], expect=[r"^fs: formatting vda \(no quillfs on it\)$"]),
+    fs_case("fs-1g-sparse-disk", [dict(size="1G")]),
+    fs_case("fs-q35", [dict(size="128M")], qemu=["-machine", "q35"]),
+    fs_case("fs-existing-no-consent", [dict(size="64M", prepare=host_image)],
+            expect=[r"^fs: vda holds a quillfs: working in /fstest only$"],
+            check=lambda ctx: check_tree(ctx, host_file_expected=True)),
+    fs_case("fs-existing-consent", [dict(size="64M", prepare=host_image)], cmdline="test=fs fs.format=1",
+            expect=[r"^fs: formatting vda \(fs.format=1\)$"],
+            check=lambda ctx: check_tree(ctx, host_file_expected=False)),
+    fs_case("fs-no-disk", [], expect=[], check=None) | dict(
+        expect=[r"^TEST fs FAIL no disk vda$", r"^quill: exit 1$"], expect_exit=1),
+]

@@ -1,7 +1,8 @@
 /*
  * In-kernel tests of the block devices found at boot (test=blk and friends).
  * All of them may write: each is explicit_only (never part of test=all), so
- * a disk is only touched when a test is named on the command line.
+ * a disk is only touched when a test is named on the command line, and the
+ * writing ones also refuse a disk holding quillfs unless overwrite=1.
  *
  *   blk_pattern   every disk: LBA-stamped pattern (drivers/blk/blkpattern.h,
  *                 pass = disk index + 1) at queue depth 32 with mixed sizes,
@@ -26,6 +27,7 @@
 #include "arch/x86_64/arch.h"
 #include "drivers/blk/blk.h"
 #include "drivers/blk/blkpattern.h"
+#include "kernel/bench.h"
 #include "kernel/kernel.h"
 
 #define BLKT_QD 32
@@ -192,6 +194,14 @@ static int blkt_need_disk(char *reason, size_t reason_len)
 	return 0;
 }
 
+/* Destruction needs consent (DESIGN.md): no quillfs on the disk, or overwrite=1. */
+static int blkt_consent(struct blk_dev *bd, char *reason, size_t reason_len)
+{
+	if (!bench_may_overwrite(bd, "blk"))
+		KTEST_FAIL("%s holds a quillfs file system; raw tests need overwrite=1", bd->name);
+	return 0;
+}
+
 typedef int (*blkt_disk_fn)(struct blk_dev *bd, uint8_t *buf, char *reason, size_t reason_len);
 
 /* Run fn on every disk (only the writable ones when `writes`), with the shared buffers. */
@@ -206,14 +216,16 @@ static int blkt_each(blkt_disk_fn fn, bool writes, char *reason, size_t reason_l
 		struct blk_dev *bd = blk_get_index(i);
 		if (writes && (bd->flags & BLK_F_RO))
 			continue;
+		if (writes && blkt_consent(bd, reason, reason_len))
+			return -1;
 		if (fn(bd, buf, reason, reason_len))
 			return -1;
 	}
 	return 0;
 }
 
-/* The first disk, with the shared buffers allocated; NULL after filling reason. */
-static struct blk_dev *blkt_first(char *reason, size_t reason_len)
+/* The first disk (consenting, when the test writes), buffers allocated; NULL after filling reason. */
+static struct blk_dev *blkt_first(bool writes, char *reason, size_t reason_len)
 {
 	if (!blk_count()) {
 		snprintf(reason, reason_len, "no block device (attach a virtio-blk disk)");
@@ -223,7 +235,10 @@ static struct blk_dev *blkt_first(char *reason, size_t reason_len)
 		snprintf(reason, reason_len, "out of memory for buffers");
 		return NULL;
 	}
-	return blk_get_index(0);
+	struct blk_dev *bd = blk_get_index(0);
+	if (writes && blkt_consent(bd, reason, reason_len))
+		return NULL;
+	return bd;
 }
 
 static int blkt_pattern(char *reason, size_t reason_len, bool write)
@@ -236,7 +251,8 @@ static int blkt_pattern(char *reason, size_t reason_len, bool write)
 		if (write) {
 			if (bd->flags & BLK_F_RO)
 				continue;
-			if (blkt_pattern_run(bd, pass, true, reason, reason_len))
+			if (blkt_consent(bd, reason, reason_len) ||
+			    blkt_pattern_run(bd, pass, true, reason, reason_len))
 				return -1;
 			int err = blk_flush(bd);
 			if (err)
@@ -528,7 +544,7 @@ KTEST_DEFINE(blk_zeroes, "blk_zeroes", true)
  */
 KTEST_DEFINE(blk_eio, "blk_eio", true)
 {
-	struct blk_dev *bd = blkt_first(reason, reason_len);
+	struct blk_dev *bd = blkt_first(true, reason, reason_len);
 	if (!bd)
 		return -1;
 	uint8_t *buf = blkt_mem;
@@ -565,7 +581,7 @@ KTEST_DEFINE(blk_eio, "blk_eio", true)
  */
 KTEST_DEFINE(blk_watchdog, "blk_watchdog", true)
 {
-	struct blk_dev *bd = blkt_first(reason, reason_len);
+	struct blk_dev *bd = blkt_first(true, reason, reason_len);
 	if (!bd)
 		return -1;
 	uint8_t *buf = blkt_mem;
@@ -591,7 +607,7 @@ KTEST_DEFINE(blk_watchdog, "blk_watchdog", true)
  */
 KTEST_DEFINE(blk_resize, "blk_resize", true)
 {
-	struct blk_dev *bd = blkt_first(reason, reason_len);
+	struct blk_dev *bd = blkt_first(false, reason, reason_len);
 	if (!bd)
 		return -1;
 	uint64_t old = bd->capacity, t0 = time_ns();
@@ -614,7 +630,7 @@ KTEST_DEFINE(blk_resize, "blk_resize", true)
  */
 KTEST_DEFINE(blk_needs_reset, "blk_needs_reset", true)
 {
-	struct blk_dev *bd = blkt_first(reason, reason_len);
+	struct blk_dev *bd = blkt_first(false, reason, reason_len);
 	if (!bd)
 		return -1;
 	/* Past the first page: QEMU bounce-buffers one page of non-RAM, not more. */

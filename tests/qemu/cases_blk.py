@@ -50,6 +50,11 @@ def device(opts="", drive="d0", disk="{disk0}", drive_opts=""):
             "-device", "virtio-blk-pci,drive=%s%s" % (drive, "," + opts if opts else "")]
 
 
+def make_quillfs(path):
+    subprocess.run([os.path.join(ROOT, "build", "tools", "mkfs.quillfs"), "-f", path],
+                   check=True, capture_output=True)
+
+
 def write_pattern(path):
     subprocess.run([BLKPATTERN, "--write", path, "1"], check=True, capture_output=True)
 
@@ -189,6 +194,13 @@ CASES = [
     dict(name="blk-readonly-needs-ro-disk", cmdline="test=blk_ro", expect_exit=1,
          disks=[dict(size="16M")],
          expect=[r"^TEST blk_ro FAIL no read-only disk", r"^quill: exit 1$"], timeout=120),
+    # Destruction needs consent: a disk holding quillfs is left alone without overwrite=1.
+    dict(name="blk-consent", cmdline="test=blk", expect_exit=1,
+         disks=[dict(size="32M", prepare=make_quillfs)],
+         expect=[r"^TEST blk FAIL vda holds a quillfs file system; raw tests need overwrite=1$",
+                 r"^quill: exit 1$"], timeout=120),
+    blk("blk-consent-overwrite", cmdline="test=blk overwrite=1",
+        disks=[dict(size="32M", prepare=make_quillfs)]),
     dict(name="blk-no-disk", cmdline="test=blk", expect_exit=1, disks=[],
          expect=[r"^drivers: no virtio-blk disk found$", r"^TEST blk FAIL no block device",
                  r"^quill: exit 1$"], timeout=120),

@@ -420,7 +420,13 @@ int64_t qfs_write(struct qfs_file *f, uint64_t off, const void *buf, size_t n)
 		size_t chunk = QFS_BLOCK_SIZE - in < n - done ? QFS_BLOCK_SIZE - in : n - done;
 		struct qfs_buf *b;
 		if (fs->ndirty >= dirty_limit) {
+			/* A large write goes out as it comes; past 2K segments or
+			 * when segments run short it is checkpointed in parts. */
 			err = qfs_write_dirty(fs, true);
+			if (!err && fs->segs_since_cp >= 2 * fs->sb.cp_interval)
+				err = qfs_checkpoint(fs);
+			if (!err)
+				err = qfs_make_room(fs, 0);
 			if (err)
 				break;
 		}

@@ -36,7 +36,9 @@ struct blkdev_ram *ram_fs(uint64_t bytes, uint32_t seg_bytes);
 int put_file(struct qfs *fs, const char *path, const void *data, size_t len);
 /* Whole content into *out (malloc'd); returns the length or -errno. */
 int64_t get_file(struct qfs *fs, const char *path, uint8_t **out);
-/* Hash of every path, type and content under the root; -errno on failure. */
+/* Hash of every path, type and content under the root (but tree_hash_skip,
+ * when set); -errno on failure. */
+extern const char *tree_hash_skip;
 int tree_hash(struct qfs *fs, uint64_t *hash, uint64_t *nfiles);
 uint64_t hash_bytes(uint64_t h, const void *p, size_t n);
 /* Deterministic content for (seed, offset). */

@@ -23,8 +23,6 @@ static int bench_valid(const char *v)
 }
 CMDLINE_KEY(bench, "bench", bench_valid,
 	    "bench=RUN[,RUN...], RUN = colon-separated raw|fs, op, size, qdN, 2s|10000ios, vdX, irq|poll|hybrid, key=value (README)");
-CMDLINE_KEY(overwrite, "overwrite", cmdline_valid_bool,
-	    "overwrite=1: let raw write tests and benchmarks overwrite a disk that holds a quillfs");
 
 struct raw_run;
 
@@ -50,18 +48,6 @@ struct raw_run {
 	int first_error;
 	volatile bool need_kick;
 };
-
-bool bench_may_overwrite(struct blk_dev *dev, const char *what)
-{
-	if (cmdline_flag("overwrite", false))
-		return true;
-	if (qfs_probe(dev) == 0) {
-		printf("%s: %s holds a quillfs file system; not overwriting it (add overwrite=1 to allow)\n",
-		       what, dev->name);
-		return false;
-	}
-	return true;
-}
 
 static void raw_issue(struct raw_run *run, struct raw_slot *slot, uint64_t now)
 {
@@ -160,7 +146,7 @@ static int bench_run_raw(const struct bench_spec *s, struct blk_dev *dev)
 		printf("bench %s: %s is read-only\n", s->name, dev->name);
 		return -EROFS;
 	}
-	if (bench_op_writes(s->op) && !bench_may_overwrite(dev, "bench"))
+	if (bench_op_writes(s->op) && !consent_overwrite(dev, "bench"))
 		return -EPERM;
 
 	struct raw_run run = {.s = s, .dev = dev};

@@ -79,8 +79,6 @@ struct bench_result {
 	const struct hist *lat;
 };
 void bench_report(const struct bench_spec *s, const struct bench_result *r, const char *extra);
-/* May raw I/O overwrite this device? (no quillfs on it, or overwrite=1 given) */
-bool bench_may_overwrite(struct blk_dev *dev, const char *what);
 #endif
 
 #endif

@@ -27,7 +27,7 @@ static int default_job(void)
 	}
 	printf("jobs: default job on %s: raw benchmarks, test=write, file benchmark\n", dev->name);
 	int failed = 0;
-	if (bench_may_overwrite(dev, "jobs"))
+	if (consent_overwrite(dev, "jobs"))
 		failed += bench_run_list(DEFAULT_RAW_BENCH);
 	else
 		printf("jobs: raw benchmarks skipped to keep the file system on %s\n", dev->name);

@@ -167,6 +167,11 @@ struct ktest {
 /* Runs tests named in the comma list ("all" for every non-explicit one); returns failures. */
 int ktest_run(const char *list);
 
+/* ---- consent.c ---- */
+struct blk_dev;
+/* May raw writes overwrite dev? True when it holds no quillfs or overwrite=1 was given; else says why. */
+bool consent_overwrite(struct blk_dev *dev, const char *what);
+
 /* ---- main.c ---- */
 extern char kernel_start[], kernel_end[];
 

@@ -82,6 +82,7 @@ void kmain(uint32_t magic, uint64_t info)
 	acpi_init(boot.rsdp, boot.rsdp_len);
 	apic_init();
 	tsc_init();
+	lapic_timer_calibrate();
 	irq_enable();
 
 	drivers_init();

@@ -289,7 +289,7 @@ KTEST_DEFINE(write, "write", true)
 		KTEST_FAIL("no disk: boot with -drive if=virtio (tools/quill-run --disk FILE)");
 	if (dev->flags & BLK_F_RO)
 		KTEST_FAIL("%s is read-only", dev->name);
-	if (bench_may_overwrite(dev, "write")) {
+	if (consent_overwrite(dev, "write")) {
 		if (write_test_raw(dev, reason, reason_len))
 			return -1;
 	} else {

@@ -109,6 +109,34 @@ uint32_t msi_data(int vector)
 	return MSI_DATA_EDGE | MSI_DATA_FIXED | (uint32_t)(vector & 0xff);
 }
 
+static uint64_t lapic_timer_hz; /* after dividing by 16 */
+
+/* The LAPIC timer's rate is the bus clock's (1 GHz in QEMU, real on KVM): measure it against the TSC. */
+void lapic_timer_calibrate(void)
+{
+	lapic_write(LAPIC_TIMER_DIV, LAPIC_TIMER_DIV16);
+	lapic_write(LAPIC_LVT_TIMER, LAPIC_LVT_MASKED | LAPIC_TIMER_ONESHOT);
+	lapic_write(LAPIC_TIMER_INIT, 0xffffffffu);
+	uint64_t t0 = rdtsc(), wait = tsc_hz() / 100;
+	uint32_t c0 = lapic_read(LAPIC_TIMER_CUR);
+	while (rdtsc() - t0 < wait)
+		cpu_pause();
+	uint32_t c1 = lapic_read(LAPIC_TIMER_CUR);
+	uint64_t dt = rdtsc() - t0;
+	lapic_write(LAPIC_TIMER_INIT, 0);
+	lapic_timer_hz = c0 > c1 ? (uint64_t)(c0 - c1) * tsc_hz() / dt : 0;
+	if (!lapic_timer_hz) {
+		printf("apic: LAPIC timer does not count; assuming 62.5 MHz\n");
+		lapic_timer_hz = 62500000;
+	}
+}
+
+void lapic_timer_oneshot_ns(int vector, uint64_t ns)
+{
+	uint64_t ticks = (uint64_t)((unsigned __int128)ns * lapic_timer_hz / 1000000000ull);
+	lapic_timer_oneshot(vector, ticks == 0 ? 1 : ticks > UINT32_MAX ? UINT32_MAX : (uint32_t)ticks);
+}
+
 void lapic_timer_oneshot(int vector, uint32_t ticks)
 {
 	lapic_write(LAPIC_TIMER_DIV, LAPIC_TIMER_DIV16);

@@ -138,6 +138,9 @@ uint32_t msi_data(int vector);
 /* One-shot LAPIC timer interrupt on vector after `ticks` bus-clock ticks (divide by 16). */
 void lapic_timer_oneshot(int vector, uint32_t ticks);
 void lapic_self_ipi(int vector);
+/* Measure the timer's rate against the TSC (after tsc_init); then arm it in nanoseconds. */
+void lapic_timer_calibrate(void);
+void lapic_timer_oneshot_ns(int vector, uint64_t ns);
 
 /* ---- acpi.c ---- */
 void acpi_init(const void *rsdp, size_t len);

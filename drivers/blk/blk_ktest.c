@@ -27,7 +27,6 @@
 #include "arch/x86_64/arch.h"
 #include "drivers/blk/blk.h"
 #include "drivers/blk/blkpattern.h"
-#include "kernel/bench.h"
 #include "kernel/kernel.h"
 
 #define BLKT_QD 32
@@ -197,7 +196,7 @@ static int blkt_need_disk(char *reason, size_t reason_len)
 /* Destruction needs consent (DESIGN.md): no quillfs on the disk, or overwrite=1. */
 static int blkt_consent(struct blk_dev *bd, char *reason, size_t reason_len)
 {
-	if (!bench_may_overwrite(bd, "blk"))
+	if (!consent_overwrite(bd, "blk"))
 		KTEST_FAIL("%s holds a quillfs file system; raw tests need overwrite=1", bd->name);
 	return 0;
 }

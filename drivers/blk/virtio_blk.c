@@ -32,7 +32,7 @@
 #define VBLK_PART_CAP (4u << 20)      /* bytes per virtio request */
 #define VBLK_DWZ_CAP (1u << 22)       /* sectors per discard/write-zeroes request */
 #define VBLK_TIMEOUT_MS 30000
-#define VBLK_TIMER_TICKS 0x4000000u   /* LAPIC one-shot to wake a sleeping watchdog (~1 s in QEMU) */
+#define VBLK_TIMER_NS 1000000000ull  /* LAPIC one-shot to wake a sleeping watchdog */
 #define VBLK_HYBRID_SPIN_NS 30000     /* BLK_WAIT_HYBRID: spin this long before sleeping */
 
 /* blk_req.drv[] while the driver owns a request */
@@ -491,7 +491,7 @@ static int vblk_wait(struct blk_dev *bd)
 		}
 		/* A wake-up within about a second, so the watchdog runs even if nothing answers. */
 		if (vb->timer_vector > 0 && now >= vb->timer_until) {
-			lapic_timer_oneshot(vb->timer_vector, VBLK_TIMER_TICKS);
+			lapic_timer_oneshot_ns(vb->timer_vector, VBLK_TIMER_NS);
 			vb->timer_until = now + ns_to_tsc(500 * 1000 * 1000ull);
 		}
 		vb->wait_mark = mark;

@@ -91,7 +91,7 @@ int irq_alloc_vector(void)
 	return 100;
 }
 
-void lapic_timer_oneshot(int vector, uint32_t ticks)
+void lapic_timer_oneshot_ns(int vector, uint64_t ns)
 {
 }
 

@@ -258,7 +258,13 @@ class Qmp:
                 time.sleep(0.05)
         s.settimeout(10)
         self.sock, self.f = s, s.makefile("rw", encoding="utf-8")
-        if "QMP" not in self._read():
+        try:
+            greeting = self._read()
+        except (OSError, ValueError) as e:
+            self.close()
+            raise QmpError("no QMP greeting: %s" % e)
+        if "QMP" not in greeting:
+            self.close()
             raise QmpError("no QMP greeting")
         self.cmd("qmp_capabilities")
 
@@ -430,7 +436,7 @@ def _cell(rows, k="iops"):
     if any(r.get("agree") == "NO" for r in rows):
         flags += " **count!**"
     if any(not _ok(r) for r in rows):
-        flags += " **errors**"
+        flags += " **errors**" if any(_f(r, "errors") != 0 for r in rows) else " **check!**"
     return cell + flags
 
 
@@ -490,9 +496,15 @@ def effects_table(rows, qds):
             + out)
 
 
+def _io_correct(r):
+    """The run finished, with no I/O errors, and QEMU saw as many requests as the guest counted
+    (a BENCH line failing a sanity check, say a wrong MiB/s, is reported but does not count)."""
+    return _f(r, "iops") is not None and _f(r, "errors") == 0 and r.get("agree") != "NO"
+
+
 def correct_configs(rows):
-    """Configurations whose every run finished without errors and agreed with QEMU's count."""
-    bad = {r["config"] for r in rows if not _ok(r) or r.get("agree") == "NO"}
+    """Configurations whose every run is _io_correct()."""
+    bad = {r["config"] for r in rows if not _io_correct(r)}
     return [c for c in dict.fromkeys(r["config"] for r in rows) if c not in bad]
 
 
@@ -507,7 +519,8 @@ def write_summary(path, rows, meta, configs):
     L += ["- %s: %s" % (k, v) for k, v in meta.items()]
     L += ["", "IOPS as median (min-max) of the repeats, measured in the guest (TSC). "
           "**count!** marks a point where the guest's I/O count and QEMU's "
-          "(`query-blockstats`) differ by more than %d%%; **errors** a point with failed runs."
+          "(`query-blockstats`) differ by more than %d%%; **errors** a point with failed runs; "
+          "**check!** a BENCH line that failed a sanity check (see the end)."
           % round(AGREE_TOLERANCE * 100), ""]
     L += ["## Configurations", "", "| configuration | QEMU arguments (disk) |", "|---|---|"]
     for c in configs:
@@ -556,7 +569,7 @@ def write_summary(path, rows, meta, configs):
         break  # one latency table (the first point: randwrite 4k irq in the standard matrix)
     # The fastest correct configuration per depth.
     L += ["", "## Fastest correct configuration per queue depth", "",
-          "Correct: every run of the configuration finished without errors and its I/O count "
+          "Correct: every run of the configuration finished without I/O errors and its I/O count "
           "agreed with QEMU's. *Stores data* excludes null-co, which discards writes and so "
           "cannot run `make run`'s write test.", ""]
     L += ["| point | QD | fastest (median IOPS) | fastest that stores data |", "|---|---:|---|---|"]
@@ -610,7 +623,7 @@ def write_summary(path, rows, meta, configs):
                                                      r["qemu_reqs"]))
     failed = [r for r in rows if not _ok(r)]
     if failed:
-        L += ["", "## Failed runs", "", "| boot | configuration | run | status |", "|---:|---|---|---|"]
+        L += ["", "## Runs with problems", "", "| boot | configuration | run | status |", "|---:|---|---|---|"]
         for r in failed:
             L.append("| %s | %s | %s | %s |" % (r["boot"], r["config"], r["spec"], r["status"]))
     with open(path, "w") as f:

@@ -113,13 +113,27 @@ static int step(struct qfs *fs, struct model *m, uint64_t *rng, char *why, size_
 		struct ment *x = mfind(m, p);
 		if ((x && x->type != QFS_MODE_FILE) || (!x && (!parent_exists(m, p) || m->n >= MAXE)))
 			return 0;
+		if (!x) {
+			/* Creating is an operation of its own: a checkpoint made while
+			 * the write below makes room may commit the empty file. */
+			err = qfs_create(fs, p);
+			if (err) {
+				snprintf(why, wn, "create %s: %d", p, err);
+				return -1;
+			}
+			x = &m->e[m->n++];
+			memset(x, 0, sizeof(*x));
+			snprintf(x->path, sizeof(x->path), "%s", p);
+			x->type = QFS_MODE_FILE;
+			return 0;
+		}
 		size_t off = host_rand(rng) % 12000, len = 1 + host_rand(rng) % 9000;
 		if (host_rand(rng) % 4 == 0)
 			off = x ? x->len : 0; /* append */
 		uint8_t *buf = malloc(len);
 		fill_pattern(buf, len, host_rand(rng));
 		struct qfs_file *f;
-		err = qfs_open(fs, p, QFS_O_CREAT, &f);
+		err = qfs_open(fs, p, 0, &f);
 		if (!err) {
 			int64_t w = qfs_write(f, off, buf, len);
 			err = w == (int64_t)len ? 0 : (int)w;
@@ -131,12 +145,6 @@ static int step(struct qfs *fs, struct model *m, uint64_t *rng, char *why, size_
 			snprintf(why, wn, "write %s: %d", p, err);
 			free(buf);
 			return -1;
-		}
-		if (!x) {
-			x = &m->e[m->n++];
-			memset(x, 0, sizeof(*x));
-			snprintf(x->path, sizeof(x->path), "%s", p);
-			x->type = QFS_MODE_FILE;
 		}
 		if (off + len > x->len) {
 			x->data = realloc(x->data, off + len);
@@ -243,7 +251,7 @@ static int step(struct qfs *fs, struct model *m, uint64_t *rng, char *why, size_
 		return 0;
 	uint8_t *got;
 	int64_t n = get_file(fs, p, &got);
-	if (n != (int64_t)x->len || memcmp(got, x->data, x->len)) {
+	if (n != (int64_t)x->len || (x->len && memcmp(got, x->data, x->len))) {
 		snprintf(why, wn, "read %s: %lld bytes, model %zu or content differs", p, (long long)n, x->len);
 		if (n >= 0)
 			free(got);
@@ -253,7 +261,44 @@ static int step(struct qfs *fs, struct model *m, uint64_t *rng, char *why, size_
 	return 0;
 }
 
+static char *mdump(struct model *m)
+{
+	char *out = malloc(8192);
+	size_t n = 0;
+	out[0] = 0;
+	struct ment sorted[MAXE];
+	memcpy(sorted, m->e, sizeof(struct ment) * (size_t)m->n);
+	qsort(sorted, (size_t)m->n, sizeof(sorted[0]), ment_cmp);
+	for (int i = 0; i < m->n && n < 8000; i++)
+		n += (size_t)snprintf(out + n, 8192 - n, "  %s %s %zu %016llx\n", sorted[i].path,
+				      sorted[i].type == QFS_MODE_DIR ? "d" : "f", sorted[i].len,
+				      (unsigned long long)hash_bytes(0xcbf29ce484222325ull, sorted[i].data, sorted[i].len));
+	return out;
+}
+
+static void tdump(struct qfs *fs, const char *dir)
+{
+	struct qfs_dirent e;
+	uint64_t cookie = 0;
+	while (qfs_readdir(fs, dir, &cookie, &e) == 1) {
+		char path[300];
+		snprintf(path, sizeof(path), "%s/%s", strcmp(dir, "/") ? dir : "", e.name);
+		if (e.type == QFS_MODE_DIR) {
+			printf("  %s d\n", path);
+			tdump(fs, path);
+			continue;
+		}
+		uint8_t *data;
+		int64_t n = get_file(fs, path, &data);
+		printf("  %s f %lld %016llx\n", path, (long long)n,
+		       (unsigned long long)(n >= 0 ? hash_bytes(0xcbf29ce484222325ull, data, (size_t)n) : 0));
+		if (n >= 0)
+			free(data);
+	}
+}
+
 struct run {
+	char **dump;
 	uint64_t *hash;     /* hash[i + 1]: after op i; hash[0]: before any */
 	uint64_t *op_end;   /* op_end[i + 1]: completions when op i returned */
 	int *durable;       /* durable[i + 1]: op i was a completed fsync/sync */
@@ -298,6 +343,17 @@ static int check_image(struct run *r, struct crash_trace *t, uint64_t ev, uint8_
 			return -1;
 		}
 		err = tree_hash(fs, &h, NULL);
+	}
+	if (!err && getenv("CRASH_DEBUG") && r->dump) {
+		bool m = false;
+		for (int i = lo; i <= hi; i++)
+			m |= r->hash[i] == h;
+		if (!m) {
+			printf("# recovered at event %llu:\n", (unsigned long long)ev);
+			tdump(fs, "/");
+			for (int i = lo; i <= hi; i++)
+				printf("# state after op %d:\n%s", i - 1, r->dump[i]);
+		}
 	}
 	if (!err)
 		err = qfs_unmount(fs);
@@ -393,6 +449,10 @@ static int crash_run(uint64_t seed, bool ballast, int nops, int variants, char *
 	crash_record(d, &t);
 	r.hash[0] = mhash(&m);
 	r.durable[0] = 1;
+	if (getenv("CRASH_DEBUG")) {
+		r.dump = calloc((size_t)nops + 1, sizeof(char *));
+		r.dump[0] = mdump(&m);
+	}
 	uint64_t rng = seed;
 	int fail = 0;
 	for (int i = 0; i < nops && !fail; i++) {
@@ -403,6 +463,8 @@ static int crash_run(uint64_t seed, bool ballast, int nops, int variants, char *
 		r.op_end[i + 1] = t.events;
 		r.durable[i + 1] = s == 1;
 		r.nops = i + 1;
+		if (r.dump)
+			r.dump[i + 1] = mdump(&m);
 		if (getenv("CRASH_DEBUG")) {
 			struct qfs_statfs st;
 			qfs_statfs(fs, &st);
@@ -430,6 +492,10 @@ static int crash_run(uint64_t seed, bool ballast, int nops, int variants, char *
 			if (v > 0 && cand == 0)
 				break; /* nothing unstable: one state covers it */
 			bool recrash = (host_rand(&crng) % 24) == 0;
+			if (getenv("CRASH_FULLCOPY"))
+				t.synced = NULL;
+			if (getenv("CRASH_DEBUG"))
+				printf("# state: event %llu variant %d recrash %d\n", (unsigned long long)ev, v, recrash);
 			if (check_image(&r, &t, ev, img, recrash, &crng, why, wn))
 				fail = 1;
 			if (recrash)

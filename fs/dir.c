@@ -45,9 +45,9 @@ static int dir_block(struct qfs *fs, struct qfs_inode *dp, uint64_t bno, bool wr
 	return 0;
 }
 
-/* Find name: block number and offset of its record (and the previous one's). */
-static int dir_find(struct qfs *fs, struct qfs_inode *dp, const char *name, size_t len,
-		    uint64_t *bno, uint32_t *off, uint32_t *prev)
+/* Find name: its block (loaded, dirtied when write), record offset and the previous one's. */
+static int dir_find(struct qfs *fs, struct qfs_inode *dp, const char *name, size_t len, bool write,
+		    uint8_t **blk, uint32_t *off, uint32_t *prev)
 {
 	uint64_t nb = dp->d->size / QFS_BLOCK_SIZE;
 	for (uint64_t b = 0; b < nb; b++) {
@@ -59,10 +59,9 @@ static int dir_find(struct qfs *fs, struct qfs_inode *dp, const char *name, size
 		for (uint32_t o = 0; o < QFS_BLOCK_SIZE; pv = o, o += REC(p, o)->rec_len) {
 			struct qfs_disk_dirent *e = REC(p, o);
 			if (e->ino && e->name_len == len && !memcmp(e->name, name, len)) {
-				*bno = b;
 				*off = o;
 				*prev = pv;
-				return 0;
+				return write ? dir_block(fs, dp, b, true, blk) : (*blk = p, 0);
 			}
 		}
 	}
@@ -72,13 +71,9 @@ static int dir_find(struct qfs *fs, struct qfs_inode *dp, const char *name, size
 int qfs_dir_lookup(struct qfs *fs, struct qfs_inode *dp, const char *name, size_t len,
 		   uint32_t *ino, uint32_t *type)
 {
-	uint64_t b;
-	uint32_t off, prev;
-	int err = dir_find(fs, dp, name, len, &b, &off, &prev);
-	if (err)
-		return err;
 	uint8_t *p;
-	err = dir_block(fs, dp, b, false, &p);
+	uint32_t off, prev;
+	int err = dir_find(fs, dp, name, len, false, &p, &off, &prev);
 	if (err)
 		return err;
 	*ino = REC(p, off)->ino;
@@ -139,12 +134,9 @@ int qfs_dir_add(struct qfs *fs, struct qfs_inode *dp, const char *name, size_t l
 
 int qfs_dir_remove(struct qfs *fs, struct qfs_inode *dp, const char *name, size_t len)
 {
-	uint64_t b;
 	uint32_t off, prev;
 	uint8_t *p;
-	int err = dir_find(fs, dp, name, len, &b, &off, &prev);
-	if (!err)
-		err = dir_block(fs, dp, b, true, &p);
+	int err = dir_find(fs, dp, name, len, true, &p, &off, &prev);
 	if (err)
 		return err;
 	struct qfs_disk_dirent *e = REC(p, off);
@@ -161,12 +153,9 @@ int qfs_dir_remove(struct qfs *fs, struct qfs_inode *dp, const char *name, size_
 int qfs_dir_set(struct qfs *fs, struct qfs_inode *dp, const char *name, size_t len,
 		uint32_t ino, uint32_t type)
 {
-	uint64_t b;
 	uint32_t off, prev;
 	uint8_t *p;
-	int err = dir_find(fs, dp, name, len, &b, &off, &prev);
-	if (!err)
-		err = dir_block(fs, dp, b, true, &p);
+	int err = dir_find(fs, dp, name, len, true, &p, &off, &prev);
 	if (err)
 		return err;
 	REC(p, off)->ino = ino;

@@ -76,6 +76,27 @@ int qfs_probe(struct blk_dev *dev)
 	return qfs_read_super(dev, &sb);
 }
 
+/* The in-memory tables every mount (and format) needs, sized by sb. */
+static int alloc_tables(struct qfs *fs, struct blk_dev *dev)
+{
+	const struct qfs_disk_super *sb = &fs->sb;
+	fs->dev = dev;
+	fs->max_req = dev->max_req_bytes && dev->max_req_bytes < QFS_MAX_REQ ?
+		      dev->max_req_bytes & ~(QFS_BLOCK_SIZE - 1) : QFS_MAX_REQ;
+	if (fs->max_req < QFS_BLOCK_SIZE)
+		fs->max_req = QFS_BLOCK_SIZE;
+	fs->end_block = sb->seg0 + (uint64_t)sb->nsegs * sb->seg_blocks;
+	fs->imap_addr = qfs_zalloc(sb->imap_blocks * 4);
+	fs->imap = qfs_zalloc(sb->imap_blocks * sizeof(uint32_t *));
+	fs->imap_dirty = qfs_zalloc(sb->imap_blocks);
+	fs->sut = qfs_zalloc(sb->nsegs * sizeof(struct qfs_disk_sut));
+	fs->seg_busy = qfs_zalloc(sb->nsegs);
+	if (!fs->imap_addr || !fs->imap || !fs->imap_dirty || !fs->sut || !fs->seg_busy)
+		return -ENOMEM;
+	int err = qfs_cache_init(fs);
+	return err ? err : qfs_log_init(fs);
+}
+
 /* ---- format ---- */
 
 int qfs_format(struct blk_dev *dev, const struct qfs_format_opts *opts)
@@ -132,21 +153,9 @@ int qfs_format(struct blk_dev *dev, const struct qfs_format_opts *opts)
 	/* uuid: the caller's, else derived from what the device held before. */
 	memcpy(sb->uuid, o.uuid, sizeof(sb->uuid));
 	uint8_t zero[16] = {0};
-	fs->dev = dev;
-	fs->max_req = dev->max_req_bytes && dev->max_req_bytes < QFS_MAX_REQ ?
-		      dev->max_req_bytes & ~(QFS_BLOCK_SIZE - 1) : QFS_MAX_REQ;
-	if (fs->max_req < QFS_BLOCK_SIZE)
-		fs->max_req = QFS_BLOCK_SIZE;
-	fs->end_block = sb->seg0 + (uint64_t)sb->nsegs * sb->seg_blocks;
 	fs->cache_blocks = 64;
-	err = -ENOMEM;
-	fs->tmp = qfs_alloc_block();
-	fs->imap_addr = qfs_zalloc(sb->imap_blocks * 4);
-	fs->imap = qfs_zalloc(sb->imap_blocks * sizeof(uint32_t *));
-	fs->imap_dirty = qfs_zalloc(sb->imap_blocks);
-	fs->sut = qfs_zalloc(sb->nsegs * sizeof(struct qfs_disk_sut));
-	fs->seg_busy = qfs_zalloc(sb->nsegs);
-	if (!fs->tmp || !fs->imap_addr || !fs->imap || !fs->imap_dirty || !fs->sut || !fs->seg_busy)
+	err = alloc_tables(fs, dev);
+	if (err)
 		goto out;
 	if (!memcmp(sb->uuid, zero, 16)) {
 		err = qfs_dev_read(fs, 0, fs->tmp, 1);
@@ -162,9 +171,6 @@ int qfs_format(struct blk_dev *dev, const struct qfs_format_opts *opts)
 	sb->crc = super_crc(sb);
 
 	/* The log starts in segment 0 with the root directory and its imap block. */
-	err = qfs_log_init(fs);
-	if (err)
-		goto out;
 	fs->seq = 1;
 	fs->prev_crc = qfs_crc32c(0, sb->uuid, 16);
 	fs->cur_seg = 0;
@@ -374,31 +380,13 @@ int qfs_mount_fs(struct blk_dev *dev, const struct qfs_mount_opts *opts, bool fo
 	struct qfs *fs = qfs_zalloc(sizeof(*fs));
 	if (!fs)
 		return -ENOMEM;
-	fs->dev = dev;
 	fs->ro = o.read_only || (dev->flags & BLK_F_RO);
 	fs->cache_blocks = o.cache_blocks ? o.cache_blocks : 1024;
 	if (fs->cache_blocks < 32)
 		fs->cache_blocks = 32;
-	fs->max_req = dev->max_req_bytes && dev->max_req_bytes < QFS_MAX_REQ ?
-		      dev->max_req_bytes & ~(QFS_BLOCK_SIZE - 1) : QFS_MAX_REQ;
-	if (fs->max_req < QFS_BLOCK_SIZE)
-		fs->max_req = QFS_BLOCK_SIZE;
 	int err = qfs_read_super(dev, &fs->sb);
-	if (err)
-		goto fail;
-	const struct qfs_disk_super *sb = &fs->sb;
-	fs->end_block = sb->seg0 + (uint64_t)sb->nsegs * sb->seg_blocks;
-	err = -ENOMEM;
-	fs->imap_addr = qfs_zalloc(sb->imap_blocks * 4);
-	fs->imap = qfs_zalloc(sb->imap_blocks * sizeof(uint32_t *));
-	fs->imap_dirty = qfs_zalloc(sb->imap_blocks);
-	fs->sut = qfs_zalloc(sb->nsegs * sizeof(struct qfs_disk_sut));
-	fs->seg_busy = qfs_zalloc(sb->nsegs);
-	if (!fs->imap_addr || !fs->imap || !fs->imap_dirty || !fs->sut || !fs->seg_busy)
-		goto fail;
-	err = qfs_cache_init(fs);
 	if (!err)
-		err = qfs_log_init(fs);
+		err = alloc_tables(fs, dev);
 	if (!err)
 		err = load_checkpoint(fs);
 	if (err)

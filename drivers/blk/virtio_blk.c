@@ -513,7 +513,8 @@ static const uint64_t vblk_wanted =
 	VBLK_BIT(VIRTIO_BLK_F_RO) | VBLK_BIT(VIRTIO_BLK_F_BLK_SIZE) | VBLK_BIT(VIRTIO_BLK_F_FLUSH) |
 	VBLK_BIT(VIRTIO_BLK_F_TOPOLOGY) | VBLK_BIT(VIRTIO_BLK_F_CONFIG_WCE) |
 	VBLK_BIT(VIRTIO_BLK_F_DISCARD) | VBLK_BIT(VIRTIO_BLK_F_WRITE_ZEROES) |
-	VBLK_BIT(VIRTIO_F_INDIRECT_DESC) | VBLK_BIT(VIRTIO_F_EVENT_IDX);
+	VBLK_BIT(VIRTIO_F_INDIRECT_DESC) | VBLK_BIT(VIRTIO_F_EVENT_IDX) |
+	VBLK_BIT(VIRTIO_F_RING_PACKED) | VBLK_BIT(VIRTIO_F_IN_ORDER);
 
 static const char *vblk_feature_name(unsigned bit)
 {
@@ -637,7 +638,14 @@ int vblk_attach(struct virtio_dev *vd, const char *name, struct blk_dev **out)
 	uint16_t ind_max = 0;
 	if (virtio_has(vd, VIRTIO_F_INDIRECT_DESC))
 		ind_max = (uint16_t)MIN(vb->max_segs + 2, (uint32_t)VIRTQ_IND_MAX);
-	void *ring = vblk_frames(virtq_ring_bytes(qsize, ind_max));
+	unsigned qflags = 0;
+	if (virtio_has(vd, VIRTIO_F_EVENT_IDX))
+		qflags |= VIRTQ_EVENT_IDX;
+	if (virtio_has(vd, VIRTIO_F_RING_PACKED))
+		qflags |= VIRTQ_PACKED;
+	if (virtio_has(vd, VIRTIO_F_IN_ORDER))
+		qflags |= VIRTQ_IN_ORDER;
+	void *ring = vblk_frames(virtq_bytes(qsize, ind_max, qflags));
 	void *priv = vblk_frames(virtq_priv_bytes(qsize));
 	vb->dma = vblk_frames((size_t)qsize * sizeof(struct vblk_dma));
 	vb->tok = vblk_frames((size_t)qsize * sizeof(struct vblk_tok));
@@ -646,7 +654,7 @@ int vblk_attach(struct virtio_dev *vd, const char *name, struct blk_dev **out)
 		err = -ENOMEM;
 		goto out_fail; /* XXX: frames already taken are not given back */
 	}
-	err = virtq_init(&vb->vq, qsize, ring, priv, ind_max, virtio_has(vd, VIRTIO_F_EVENT_IDX));
+	err = virtq_setup(&vb->vq, qsize, ring, priv, ind_max, qflags);
 	if (err) {
 		why = "queue layout rejected";
 		goto out_fail;

@@ -6,6 +6,9 @@
 
 #include "kernel/kernel.h"
 
+CMDLINE_KEY(virtio_packed, "virtio.packed", cmdline_valid_bool,
+	    "0: refuse packed virtqueues (VIRTIO_F_RING_PACKED) even when offered: split rings, for comparison");
+
 void virtio_fail(struct virtio_dev *vd, const char *name, const char *why)
 {
 	printf("%s: virtio device at %s failed: %s\n", name, vd->where, why);
@@ -27,7 +30,12 @@ int virtio_negotiate(struct virtio_dev *vd, const char *name, uint64_t wanted)
 		virtio_fail(vd, name, "device does not offer VIRTIO_F_VERSION_1");
 		return -ENODEV;
 	}
+	if (!cmdline_flag("virtio.packed", true))
+		wanted &= ~(1ull << VIRTIO_F_RING_PACKED);
 	vd->features = offered & (wanted | (1ull << VIRTIO_F_VERSION_1));
+	/* In-order completion is implemented for packed rings only (virtq_packed.c). */
+	if (!virtio_has(vd, VIRTIO_F_RING_PACKED))
+		vd->features &= ~(1ull << VIRTIO_F_IN_ORDER);
 	o->set_features(vd, vd->features);
 	o->set_status(vd, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK);
 	if (!(o->get_status(vd) & VIRTIO_STATUS_FEATURES_OK)) {

@@ -149,9 +149,9 @@ static int vpci_queue_setup(struct virtio_dev *vd, unsigned q, struct virtq *vq)
 	vp->q[q].index = q;
 	vp->q[q].notify = vp->notify_base + noff;
 	mmio_write16(c + VIRTIO_PCI_COMMON_Q_SIZE, vq->size);
-	vpci_write64(c + VIRTIO_PCI_COMMON_Q_DESCLO, (uint64_t)(uintptr_t)vq->desc);
-	vpci_write64(c + VIRTIO_PCI_COMMON_Q_AVAILLO, (uint64_t)(uintptr_t)vq->avail);
-	vpci_write64(c + VIRTIO_PCI_COMMON_Q_USEDLO, (uint64_t)(uintptr_t)vq->used);
+	vpci_write64(c + VIRTIO_PCI_COMMON_Q_DESCLO, vq->desc_addr);
+	vpci_write64(c + VIRTIO_PCI_COMMON_Q_AVAILLO, vq->driver_addr);
+	vpci_write64(c + VIRTIO_PCI_COMMON_Q_USEDLO, vq->device_addr);
 	if (vd->intr_mode == VIRTIO_INTR_MSIX) {
 		mmio_write16(c + VIRTIO_PCI_COMMON_Q_MSIX, vp->q[q].entry);
 		if (mmio_read16(c + VIRTIO_PCI_COMMON_Q_MSIX) != vp->q[q].entry) {

@@ -5,6 +5,8 @@
  *
  *   device status, feature bits          2.1, 2.2, 6
  *   split virtqueue memory layout        2.7
+ *   packed virtqueue memory layout       2.8
+ *   legacy virtio-pci I/O registers      4.1.4.8
  *   virtio-pci capabilities, common cfg  4.1.4
  *   virtio-blk config, requests          5.2
  *
@@ -94,6 +96,45 @@ static inline int virtq_need_event(uint16_t event_idx, uint16_t new_idx, uint16_
 	return (uint16_t)(new_idx - event_idx - 1) < (uint16_t)(new_idx - old_idx);
 }
 
+/* ---- 2.8 Packed virtqueues ---- */
+
+/* 2.8.13 Packed descriptor: also the used descriptor the device writes back in place. */
+struct pvirtq_desc {
+	uint64_t addr;  /* guest-physical */
+	uint32_t len;
+	uint16_t id;    /* buffer ID */
+	uint16_t flags; /* VIRTQ_DESC_F_NEXT/WRITE/INDIRECT as for split, plus: */
+#define PVIRTQ_DESC_F_AVAIL (1u << 7)
+#define PVIRTQ_DESC_F_USED (1u << 15)
+};
+_Static_assert(sizeof(struct pvirtq_desc) == 16, "pvirtq_desc size");
+_Static_assert(offsetof(struct pvirtq_desc, len) == 8, "pvirtq_desc.len");
+_Static_assert(offsetof(struct pvirtq_desc, id) == 12, "pvirtq_desc.id");
+_Static_assert(offsetof(struct pvirtq_desc, flags) == 14, "pvirtq_desc.flags");
+
+/*
+ * 2.8.14 Event suppression structure: the driver area (written by the
+ * driver) rules device -> driver interrupts, the device area (written by the
+ * device) rules driver -> device notifications. off_wrap: descriptor offset
+ * in bits 0-14, wrap counter in bit 15; meaningful only with flags DESC,
+ * which needs VIRTIO_F_EVENT_IDX.
+ */
+struct pvirtq_event_suppress {
+	uint16_t off_wrap;
+	uint16_t flags;
+#define PVIRTQ_EVENT_F_ENABLE 0x0
+#define PVIRTQ_EVENT_F_DISABLE 0x1
+#define PVIRTQ_EVENT_F_DESC 0x2
+};
+_Static_assert(sizeof(struct pvirtq_event_suppress) == 4, "pvirtq_event_suppress size");
+_Static_assert(offsetof(struct pvirtq_event_suppress, flags) == 2, "pvirtq_event_suppress.flags");
+#define PVIRTQ_EVENT_WRAP_SHIFT 15
+
+/* 2.8.10.1: ring and event structures; any size up to 32768 (not only powers of two). */
+#define PVIRTQ_DESC_ALIGN 16
+#define PVIRTQ_EVENT_ALIGN 4
+#define PVIRTQ_MAX_SIZE 32768
+
 /* ---- 4.1.4 Virtio structure PCI capabilities ---- */
 #define VIRTIO_PCI_VENDOR 0x1af4
 #define VIRTIO_PCI_DEVICE_MODERN_BASE 0x1040 /* 0x1040 + device id (4.1.2.1) */
@@ -139,6 +180,28 @@ static inline int virtq_need_event(uint16_t event_idx, uint16_t new_idx, uint16_
 #define VIRTIO_PCI_COMMON_LEN 0x38        /* bytes the region must cover */
 
 #define VIRTIO_MSI_NO_VECTOR 0xffff
+
+/*
+ * 4.1.4.8 Legacy interface: registers in I/O BAR 0 (transitional devices
+ * without modern capabilities, QEMU disable-modern=on). 32 feature bits; the
+ * queue is one physically contiguous split ring of the device's fixed size,
+ * its used ring aligned to 4096 (2.7.2 legacy layout), given as a page number.
+ */
+#define VIRTIO_PCI_LEGACY_HOST_FEATURES 0x00  /* le32, RO */
+#define VIRTIO_PCI_LEGACY_GUEST_FEATURES 0x04 /* le32 */
+#define VIRTIO_PCI_LEGACY_QUEUE_PFN 0x08      /* le32: ring address >> 12, 0 disables */
+#define VIRTIO_PCI_LEGACY_QUEUE_NUM 0x0c      /* le16, RO: size of the selected queue */
+#define VIRTIO_PCI_LEGACY_QUEUE_SEL 0x0e      /* le16 */
+#define VIRTIO_PCI_LEGACY_QUEUE_NOTIFY 0x10   /* le16: queue index */
+#define VIRTIO_PCI_LEGACY_STATUS 0x12         /* u8 */
+#define VIRTIO_PCI_LEGACY_ISR 0x13            /* u8, read clears */
+#define VIRTIO_PCI_LEGACY_CONFIG_VECTOR 0x14  /* le16, only while MSI-X is enabled */
+#define VIRTIO_PCI_LEGACY_QUEUE_VECTOR 0x16   /* le16, only while MSI-X is enabled */
+#define VIRTIO_PCI_LEGACY_CONFIG 0x14         /* device config without MSI-X ... */
+#define VIRTIO_PCI_LEGACY_CONFIG_MSIX 0x18    /* ... and with MSI-X enabled */
+#define VIRTIO_PCI_LEGACY_PFN_SHIFT 12
+#define VIRTIO_PCI_LEGACY_ALIGN 4096          /* used ring alignment */
+#define VIRTIO_PCI_DEVICE_TRANSITIONAL_BASE 0x1000 /* 0x1000..0x103f, id from the subsystem id */
 
 /* 4.1.4.5 ISR status (read clears) */
 #define VIRTIO_PCI_ISR_QUEUE 0x1

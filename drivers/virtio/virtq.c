@@ -1,5 +1,6 @@
 /*
- * Split virtqueue, driver side (virtio 1.2, 2.7). See virtq.h for the contract.
+ * Split virtqueue, driver side (virtio 1.2, 2.7), and the one switch that
+ * sends packed queues to virtq_packed.c. See virtq.h for the contract.
  *
  *   free list   private slot[].next, head free_head (never the shared table:
  *               the device must not be able to steer our bookkeeping)
@@ -34,33 +35,42 @@ static size_t align_up(size_t x, size_t a)
 	return (x + a - 1) & ~(a - 1);
 }
 
-size_t virtq_avail_offset(uint16_t size)
+static size_t virtq_avail_offset(uint16_t size)
 {
 	return (size_t)size * sizeof(struct virtq_desc);
 }
 
-size_t virtq_used_offset(uint16_t size)
+/* The legacy interface fixes the used ring at the next 4096 boundary (2.7.2). */
+static size_t virtq_used_offset(uint16_t size, unsigned flags)
 {
 	/* flags, idx, ring[size], used_event */
 	size_t avail_end = virtq_avail_offset(size) + 4 + 2 * (size_t)size + 2;
-	return align_up(avail_end, VIRTQ_USED_ALIGN_OURS);
+	return align_up(avail_end, (flags & VIRTQ_LEGACY) ? 4096 : VIRTQ_USED_ALIGN_OURS);
 }
 
-static size_t virtq_indirect_offset(uint16_t size)
+static size_t virtq_indirect_offset(uint16_t size, unsigned flags)
 {
 	/* flags, idx, ring[size], avail_event */
-	size_t used_end = virtq_used_offset(size) + 4 + 8 * (size_t)size + 2;
+	size_t used_end = virtq_used_offset(size, flags) + 4 + 8 * (size_t)size + 2;
 	return align_up(used_end, VIRTQ_DESC_ALIGN);
+}
+
+size_t virtq_bytes(uint16_t size, uint16_t ind_max, unsigned flags)
+{
+	if (flags & VIRTQ_PACKED)
+		return virtq_packed_bytes(size, ind_max);
+	return virtq_indirect_offset(size, flags) + (size_t)size * ind_max * sizeof(struct virtq_desc);
 }
 
 size_t virtq_ring_bytes(uint16_t size, uint16_t ind_max)
 {
-	return virtq_indirect_offset(size) + (size_t)size * ind_max * sizeof(struct virtq_desc);
+	return virtq_bytes(size, ind_max, 0);
 }
 
 size_t virtq_priv_bytes(uint16_t size)
 {
-	return (size_t)size * sizeof(struct virtq_slot);
+	/* slot[size], then (packed) pos_id[size] */
+	return (size_t)size * (sizeof(struct virtq_slot) + sizeof(uint16_t));
 }
 
 static uint16_t *virtq_used_event(struct virtq *vq)
@@ -73,45 +83,50 @@ static uint16_t *virtq_avail_event(struct virtq *vq)
 	return (uint16_t *)&vq->used->ring[vq->size];
 }
 
-int virtq_init(struct virtq *vq, uint16_t size, void *ring, void *priv, uint16_t ind_max,
-	       bool event_idx)
+int virtq_setup(struct virtq *vq, uint16_t size, void *ring, void *priv, uint16_t ind_max,
+		unsigned flags)
 {
+	if (flags & VIRTQ_PACKED)
+		return virtq_packed_setup(vq, size, ring, priv, ind_max, flags);
 	if (size == 0 || (size & (size - 1)) || size > VIRTQ_MAX_SIZE)
 		return -EINVAL;
 	if (ind_max == 1 || ind_max > VIRTQ_IND_MAX)
 		return -EINVAL;
-	if (!ring || ((uintptr_t)ring & (VIRTQ_DESC_ALIGN - 1)) || !priv)
+	uintptr_t align = (flags & VIRTQ_LEGACY) ? 4096 : VIRTQ_DESC_ALIGN;
+	if (!ring || ((uintptr_t)ring & (align - 1)) || !priv)
 		return -EINVAL;
 	char *base = ring;
 	vq->desc = (struct virtq_desc *)base;
 	vq->avail = (struct virtq_avail *)(base + virtq_avail_offset(size));
-	vq->used = (struct virtq_used *)(base + virtq_used_offset(size));
-	vq->indirect = ind_max ? (struct virtq_desc *)(base + virtq_indirect_offset(size)) : NULL;
+	vq->used = (struct virtq_used *)(base + virtq_used_offset(size, flags));
+	vq->indirect = ind_max ? (struct virtq_desc *)(base + virtq_indirect_offset(size, flags)) : NULL;
+	vq->pdesc = NULL;
+	vq->driver_ev = vq->device_ev = NULL;
+	vq->desc_addr = (uint64_t)(uintptr_t)vq->desc;
+	vq->driver_addr = (uint64_t)(uintptr_t)vq->avail;
+	vq->device_addr = (uint64_t)(uintptr_t)vq->used;
 	vq->slot = priv;
+	vq->pos_id = NULL;
+	vq->packed = vq->in_order = vq->in_batch = false;
+	vq->avail_wrap = vq->used_wrap = true;
+	vq->next_avail = vq->batch_last = 0;
 	vq->size = size;
 	vq->ind_max = ind_max;
-	vq->free_head = 0;
-	vq->num_free = size;
 	vq->avail_idx = 0;
 	vq->kicked_idx = 0;
 	vq->last_used = 0;
-	vq->inflight = 0;
-	vq->avail_flags = 0;
-	vq->event_idx = event_idx;
-	vq->broken = false;
-	vq->why = NULL;
-	vq->added = 0;
-	vq->scan = 0;
-	for (uint32_t i = 0; i < size; i++) {
-		vq->slot[i].token = NULL;
-		vq->slot[i].wlen = 0;
-		vq->slot[i].next = (uint16_t)(i + 1); /* the last one's link is never followed */
-		vq->slot[i].ndesc = 0;
-	}
+	vq->event_idx = (flags & VIRTQ_EVENT_IDX) != 0;
+	virtq_slots_init(vq);
 	ring_store16(&vq->avail->flags, 0);
 	ring_store16(&vq->avail->idx, 0);
 	ring_store16(virtq_used_event(vq), 0);
 	return 0;
+}
+
+int virtq_init(struct virtq *vq, uint16_t size, void *ring, void *priv, uint16_t ind_max,
+	       bool event_idx)
+{
+	return virtq_setup(vq, size, ring, priv, ind_max, event_idx ? VIRTQ_EVENT_IDX : 0);
 }
 
 int virtq_peek_head(const struct virtq *vq)
@@ -131,29 +146,78 @@ static void virtq_fill(struct virtq_desc *d, const struct virtq_buf *b, bool wri
 	d->flags = writable ? VIRTQ_DESC_F_WRITE : 0;
 }
 
-int virtq_add(struct virtq *vq, const struct virtq_buf *bufs, unsigned nout, unsigned nin,
-	      void *token)
+int virtq_add_check(const struct virtq *vq, const struct virtq_buf *bufs, unsigned nout,
+		    unsigned nin, const void *token, uint32_t *wlen, unsigned *cost)
 {
 	unsigned n = nout + nin;
 	if (vq->broken)
 		return -ENODEV;
 	if (n == 0 || !token || n > vq->size)
 		return -EINVAL;
-	uint64_t wlen = 0;
+	uint64_t w = 0;
 	for (unsigned i = nout; i < n; i++)
-		wlen += bufs[i].len;
-	if (wlen > UINT32_MAX)
+		w += bufs[i].len;
+	if (w > UINT32_MAX)
 		return -EINVAL;
-
-	unsigned cost = virtq_cost(vq, n);
-	if (cost > vq->num_free)
+	*cost = virtq_cost(vq, n);
+	if (*cost > vq->num_free)
 		return -ENOSPC;
+	*wlen = (uint32_t)w;
+	return 0;
+}
+
+struct virtq_slot *virtq_used_check(struct virtq *vq, uint32_t id, uint32_t len)
+{
+	if (id >= vq->size) {
+		virtq_break(vq, "used id out of range");
+		return NULL;
+	}
+	struct virtq_slot *hs = &vq->slot[id];
+	if (!hs->token) {
+		virtq_break(vq, "used id not outstanding (or completed twice)");
+		return NULL;
+	}
+	if (len > hs->wlen) {
+		virtq_break(vq, "used length beyond the chain's writable bytes");
+		return NULL;
+	}
+	return hs;
+}
+
+void virtq_slots_init(struct virtq *vq)
+{
+	vq->free_head = 0;
+	vq->num_free = vq->size;
+	vq->inflight = 0;
+	vq->avail_flags = 0;
+	vq->broken = false;
+	vq->why = NULL;
+	vq->added = 0;
+	vq->scan = 0;
+	for (uint32_t i = 0; i < vq->size; i++) {
+		vq->slot[i].token = NULL;
+		vq->slot[i].wlen = 0;
+		vq->slot[i].next = (uint16_t)(i + 1); /* the last one's link is never followed */
+		vq->slot[i].ndesc = 0;
+	}
+}
+
+int virtq_add(struct virtq *vq, const struct virtq_buf *bufs, unsigned nout, unsigned nin,
+	      void *token)
+{
+	if (vq->packed)
+		return virtq_packed_add(vq, bufs, nout, nin, token);
+	unsigned n = nout + nin, cost;
+	uint32_t wlen;
+	int err = virtq_add_check(vq, bufs, nout, nin, token, &wlen, &cost);
+	if (err)
+		return err;
 	uint16_t head = vq->free_head;
 	struct virtq_slot *hs = &vq->slot[head];
 
 	if (cost == 1 && n > 1) {
 		/* One ring slot; the chain lives in this head's own indirect table. */
-		struct virtq_desc *t = vq->indirect + (size_t)head * vq->ind_max;
+		struct virtq_desc *t = (struct virtq_desc *)vq->indirect + (size_t)head * vq->ind_max;
 		for (unsigned i = 0; i < n; i++) {
 			virtq_fill(&t[i], &bufs[i], i >= nout);
 			if (i + 1 < n) {
@@ -183,7 +247,7 @@ int virtq_add(struct virtq *vq, const struct virtq_buf *bufs, unsigned nout, uns
 	vq->num_free -= cost;
 	hs->token = token;
 	hs->ndesc = (uint16_t)cost;
-	hs->wlen = (uint32_t)wlen;
+	hs->wlen = wlen;
 	vq->inflight++;
 
 	ring_store16(&vq->avail->ring[vq->avail_idx & (vq->size - 1)], head);
@@ -201,6 +265,8 @@ int virtq_add(struct virtq *vq, const struct virtq_buf *bufs, unsigned nout, uns
 
 bool virtq_kick_prepare(struct virtq *vq)
 {
+	if (vq->packed)
+		return virtq_packed_kick_prepare(vq);
 	uint16_t old = vq->kicked_idx, new = vq->avail_idx;
 	uint32_t added = vq->added;
 	vq->kicked_idx = new;
@@ -231,11 +297,15 @@ void virtq_break(struct virtq *vq, const char *why)
 
 bool virtq_pending(const struct virtq *vq)
 {
+	if (vq->packed)
+		return virtq_packed_pending(vq);
 	return !vq->broken && ring_load16(&vq->used->idx) != vq->last_used;
 }
 
 void *virtq_get(struct virtq *vq, uint32_t *len)
 {
+	if (vq->packed)
+		return virtq_packed_get(vq, len);
 	if (vq->broken)
 		return NULL;
 	uint16_t used_idx = ring_load16(&vq->used->idx);
@@ -253,19 +323,9 @@ void *virtq_get(struct virtq *vq, uint32_t *len)
 	struct virtq_used_elem *e = &vq->used->ring[vq->last_used & (vq->size - 1)];
 	uint32_t id = ring_load32(&e->id);
 	uint32_t l = ring_load32(&e->len);
-	if (id >= vq->size) {
-		virtq_break(vq, "used id out of range");
+	struct virtq_slot *hs = virtq_used_check(vq, id, l);
+	if (!hs)
 		return NULL;
-	}
-	struct virtq_slot *hs = &vq->slot[id];
-	if (!hs->token) {
-		virtq_break(vq, "used id not an outstanding head (or completed twice)");
-		return NULL;
-	}
-	if (l > hs->wlen) {
-		virtq_break(vq, "used length beyond the chain's writable bytes");
-		return NULL;
-	}
 	vq->last_used++;
 	void *token = hs->token;
 	/* Chain back onto the free list, following our private links. */
@@ -285,6 +345,10 @@ void *virtq_get(struct virtq *vq, uint32_t *len)
 
 void virtq_disable_cb(struct virtq *vq)
 {
+	if (vq->packed) {
+		virtq_packed_disable_cb(vq);
+		return;
+	}
 	if (vq->avail_flags & VIRTQ_AVAIL_F_NO_INTERRUPT)
 		return;
 	vq->avail_flags |= VIRTQ_AVAIL_F_NO_INTERRUPT;
@@ -301,6 +365,8 @@ void virtq_disable_cb(struct virtq *vq)
 
 bool virtq_enable_cb(struct virtq *vq)
 {
+	if (vq->packed)
+		return virtq_packed_enable_cb(vq);
 	vq->avail_flags &= (uint16_t)~VIRTQ_AVAIL_F_NO_INTERRUPT;
 	if (vq->event_idx)
 		ring_store16(virtq_used_event(vq), vq->last_used);
@@ -315,6 +381,7 @@ bool virtq_enable_cb(struct virtq *vq)
 	return virtq_pending(vq);
 }
 
+/* Both formats: slot[] is per head descriptor (split) or per buffer ID (packed). */
 void *virtq_detach(struct virtq *vq)
 {
 	for (; vq->scan < vq->size && vq->inflight; vq->scan++) {

@@ -1,9 +1,14 @@
 /*
- * Split virtqueues (virtio 1.2, 2.7), the driver side.
+ * Virtqueues, the driver side: split (virtio 1.2, 2.7; virtq.c) and packed
+ * (2.8; virtq_packed.c) behind one interface. virtq_setup() chooses the
+ * format; every other call is the same for both (a switch in virtq.c), so a
+ * device driver does not know which ring it drives. For a packed ring the
+ * "head" of a chain is its buffer ID (0..size-1), which indexes the caller's
+ * per-request arrays exactly as a split ring's head descriptor does.
  *
  * The caller owns all memory: one zeroed, identity-mapped region for what the
  * device sees (descriptor table, available ring, used ring, indirect tables)
- * of virtq_ring_bytes(), and a private array of virtq_priv_bytes() for the
+ * of virtq_bytes(), and a private array of virtq_priv_bytes() for the
  * bookkeeping the device must never be able to touch (free list, chain
  * lengths, tokens). Addresses handed to the device are the region's virtual
  * addresses: Quill identity-maps memory, and host tests simulate the device
@@ -15,7 +20,9 @@
  *
  * A device that breaks the ring protocol (used id out of range or not an
  * in-flight head, a chain completed twice, a used length beyond the chain's
- * writable bytes, used->idx ahead of what is outstanding) marks the queue
+ * writable bytes, used->idx ahead of what is outstanding; packed: a used
+ * descriptor with the wrong wrap counter, or one while nothing is
+ * outstanding) marks the queue
  * broken: nothing more is taken from the used ring, virtq_add() refuses, and
  * virtq_detach() hands back every outstanding token so the caller can fail it.
  */
@@ -43,13 +50,21 @@ struct virtq_slot {
 };
 
 struct virtq {
-	/* Shared with the device. */
+	/* Where the transport tells the device the three areas are (queue_desc/driver/device). */
+	uint64_t desc_addr, driver_addr, device_addr;
+	/* Shared with the device: split ring. */
 	struct virtq_desc *desc;
 	struct virtq_avail *avail;
 	struct virtq_used *used;
-	struct virtq_desc *indirect; /* size tables of ind_max entries, NULL without */
+	/* Shared with the device: packed ring. */
+	struct pvirtq_desc *pdesc;
+	struct pvirtq_event_suppress *driver_ev; /* we write: device -> driver interrupts */
+	struct pvirtq_event_suppress *device_ev; /* device writes: driver -> device kicks */
+	/* Either: size tables of ind_max entries (16 bytes each), NULL without. */
+	void *indirect;
 	/* Private. */
-	struct virtq_slot *slot;
+	struct virtq_slot *slot; /* split: per descriptor; packed: per buffer ID */
+	uint16_t *pos_id;        /* packed: buffer ID whose chain starts at each ring position */
 	uint16_t size;        /* power of two */
 	uint16_t ind_max;     /* entries per indirect table, 0 when not negotiated */
 	uint16_t free_head;   /* first free descriptor */
@@ -60,24 +75,43 @@ struct virtq {
 	uint16_t inflight;    /* chains the device holds */
 	uint16_t avail_flags; /* shadow of avail->flags */
 	bool event_idx;       /* VIRTIO_F_EVENT_IDX negotiated */
+	bool packed;          /* VIRTIO_F_RING_PACKED: the fields below, not avail/used */
+	bool in_order;        /* packed with VIRTIO_F_IN_ORDER: one used descriptor may end a batch */
+	bool avail_wrap;      /* packed: Driver Ring Wrap Counter (2.8.1), starts at 1 */
+	bool used_wrap;       /* packed: our copy of the Device Ring Wrap Counter */
+	uint16_t next_avail;  /* packed: ring position of the next descriptor we write */
+	uint16_t batch_last;  /* packed in-order: buffer ID that ends the batch being taken */
+	bool in_batch;
+	uint32_t batch_len;   /* packed in-order: used length of batch_last */
 	bool broken;
 	const char *why;      /* the first violation, when broken */
-	uint32_t added;       /* chains added since the last kick decision */
+	uint32_t added;       /* since the last kick decision: chains (split), descriptors (packed) */
 	uint32_t scan;        /* virtq_detach() position */
 };
 
-/* Bytes of the device-visible region and its parts' offsets (all aligned). */
-size_t virtq_ring_bytes(uint16_t size, uint16_t ind_max);
-size_t virtq_avail_offset(uint16_t size);
-size_t virtq_used_offset(uint16_t size);
+/* virtq_setup() flags: the negotiated ring features, and what the transport needs. */
+#define VIRTQ_EVENT_IDX 0x1  /* VIRTIO_F_EVENT_IDX */
+#define VIRTQ_PACKED 0x2     /* VIRTIO_F_RING_PACKED */
+#define VIRTQ_IN_ORDER 0x4   /* VIRTIO_F_IN_ORDER (used by packed rings) */
+#define VIRTQ_LEGACY 0x8     /* split ring in the legacy layout: used ring 4096-aligned */
+
+/* Bytes of the device-visible region (for these flags) and of the private array. */
+size_t virtq_bytes(uint16_t size, uint16_t ind_max, unsigned flags);
 size_t virtq_priv_bytes(uint16_t size);
+/* Split ring with the modern layout: virtq_bytes(size, ind_max, 0). */
+size_t virtq_ring_bytes(uint16_t size, uint16_t ind_max);
 
 /*
- * Lay a queue over ring (virtq_ring_bytes(size, ind_max), 16-byte aligned,
- * zeroed) and priv (virtq_priv_bytes(size)). ind_max 0 disables indirect
- * descriptors; otherwise 2..VIRTQ_IND_MAX. Returns 0 or -EINVAL.
+ * Lay a queue over ring (virtq_bytes(size, ind_max, flags), 16-byte aligned
+ * (4096 for VIRTQ_LEGACY), zeroed) and priv (virtq_priv_bytes(size)). Split
+ * sizes are powers of two up to 32768, packed ones anything from 2 to 32768.
+ * ind_max 0 disables indirect descriptors; otherwise 2..VIRTQ_IND_MAX.
+ * Returns 0 or -EINVAL.
  */
 #define VIRTQ_IND_MAX 256
+int virtq_setup(struct virtq *vq, uint16_t size, void *ring, void *priv, uint16_t ind_max,
+		unsigned flags);
+/* Split ring, modern layout: virtq_setup() with VIRTQ_EVENT_IDX when event_idx. */
 int virtq_init(struct virtq *vq, uint16_t size, void *ring, void *priv, uint16_t ind_max,
 	       bool event_idx);
 
@@ -123,5 +157,26 @@ void virtq_break(struct virtq *vq, const char *why);
  * Only once the device can no longer touch the ring (reset or broken).
  */
 void *virtq_detach(struct virtq *vq);
+
+/* ---- virtq.c, shared with virtq_packed.c ---- */
+/* virtq_add()'s argument and room checks: 0 (and the writable bytes, the cost) or its error. */
+int virtq_add_check(const struct virtq *vq, const struct virtq_buf *bufs, unsigned nout,
+		    unsigned nin, const void *token, uint32_t *wlen, unsigned *cost);
+/* The slot of a used id (head or buffer ID) and length the device wrote, or NULL after virtq_break(). */
+struct virtq_slot *virtq_used_check(struct virtq *vq, uint32_t id, uint32_t len);
+/* Every slot free and linked, counters and the broken state cleared (vq->size set). */
+void virtq_slots_init(struct virtq *vq);
+
+/* ---- virtq_packed.c: the packed ring behind the calls above (virtq.c dispatches) ---- */
+size_t virtq_packed_bytes(uint16_t size, uint16_t ind_max);
+int virtq_packed_setup(struct virtq *vq, uint16_t size, void *ring, void *priv, uint16_t ind_max,
+		       unsigned flags);
+int virtq_packed_add(struct virtq *vq, const struct virtq_buf *bufs, unsigned nout, unsigned nin,
+		     void *token);
+bool virtq_packed_kick_prepare(struct virtq *vq);
+void *virtq_packed_get(struct virtq *vq, uint32_t *len);
+bool virtq_packed_pending(const struct virtq *vq);
+void virtq_packed_disable_cb(struct virtq *vq);
+bool virtq_packed_enable_cb(struct virtq *vq);
 
 #endif

@@ -460,8 +460,8 @@ static int t_attach(void)
 	vblk_describe(bd, line, sizeof(line));
 	HT_CHECK(strstr(line, "queue 64 (indirect), msix") && strstr(line, "EVENT_IDX"), "line: %.200s", line);
 	/* Features the device offers but we do not know are left alone. */
-	HT_CHECK(setup((struct fake_opts){.features = ALL_FEATURES | F(VIRTIO_F_RING_PACKED) |
-						   F(VIRTIO_BLK_F_MQ)}, &bd) == 0, "attach");
+	HT_CHECK(setup((struct fake_opts){.features = ALL_FEATURES | F(VIRTIO_BLK_F_GEOMETRY) |
+						   F(VIRTIO_F_ACCESS_PLATFORM)}, &bd) == 0, "attach");
 	HT_CHECK(fk.accepted == ALL_FEATURES, "accepted unknown features %#llx",
 	      (unsigned long long)fk.accepted);
 	return 0;

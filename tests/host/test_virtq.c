@@ -16,6 +16,7 @@
 #include "tests/host/hosttest.h"
 
 #include "drivers/virtio/virtq.h"
+#include "tests/host/vq_testreq.h"
 #include "tests/host/simdev_virtq.h"
 
 static struct simdev dev; /* large: static */
@@ -46,26 +47,7 @@ static void qfree(struct qmem *m)
 	m->ring = m->priv = NULL;
 }
 
-/* A request shaped like virtio-blk: header (out), data (out or in), status (in). */
-struct treq {
-	uint8_t hdr[16];
-	uint8_t data[512];
-	uint8_t status;
-	unsigned id;
-};
-#define NREQ 4096
 static struct treq reqs[NREQ];
-
-static int add_req(struct virtq *vq, struct treq *r, bool write)
-{
-	struct virtq_buf b[3] = {
-		{(uint64_t)(uintptr_t)r->hdr, sizeof(r->hdr)},
-		{(uint64_t)(uintptr_t)r->data, sizeof(r->data)},
-		{(uint64_t)(uintptr_t)&r->status, 1},
-	};
-	r->status = 0xff;
-	return virtq_add(vq, b, write ? 2 : 1, write ? 1 : 2, r);
-}
 
 /* Device completes every held chain (writing all writable bytes), driver collects. */
 static int complete_all(struct virtq *vq, unsigned *got)

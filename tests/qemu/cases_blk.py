@@ -150,9 +150,11 @@ CASES = [
         expect=[r"^pci: 00:0[0-9a-f]\.0 1af4:1042 "]),
     # MQ offered but not negotiated: one queue; and completions from an iothread.
     blk("blk-mq-offered", raw_disks=True, qemu=device("num-queues=4")),
-    # Packed rings offered: we keep split rings.
-    blk("blk-packed-offered", raw_disks=True, qemu=device("packed=on,disable-legacy=on"),
-        reject=NO_BREAKAGE + [r"RING_PACKED"]),
+    # Packed rings offered: taken; refused with virtio.packed=0 (split rings, for comparison).
+    blk("blk-packed", raw_disks=True, qemu=device("packed=on,disable-legacy=on"),
+        expect=[r"^vda: .*features .*RING_PACKED"]),
+    blk("blk-packed-refused", cmdline="test=blk virtio.packed=0", raw_disks=True,
+        qemu=device("packed=on"), reject=NO_BREAKAGE + [r"RING_PACKED"]),
     blk("blk-iothread", raw_disks=True,
         qemu=["-object", "iothread,id=io1"] + device("iothread=io1,queue-size=1024")),
     blk("blk-iothread-intx", raw_disks=True,

@@ -11,14 +11,48 @@
  */
 #include "fs/fs_int.h"
 
-#define QFS_CLEAN_BUDGET 2
+#define QFS_CLEAN_BUDGET 16 /* victims per operation, at most */
 
-static uint32_t low_water(struct qfs *fs)
+/*
+ * Space policy. R reserved segments keep cleaning, deletes and checkpoints
+ * possible on a full file system: writes stop (-ENOSPC) when live + dirty
+ * blocks would reach into them. Dirty blocks are capped well below R, and
+ * the cleaner keeps enough free segments to commit them all.
+ */
+static uint32_t reserve_segs(struct qfs *fs)
 {
-	return 4 + fs->ndirty / (fs->sb.seg_blocks - 1);
+	return 4 + fs->sb.nsegs / 16;
 }
 
-static long pick_victim(struct qfs *fs)
+bool qfs_space_ok(struct qfs *fs, uint64_t more)
+{
+	/* Every segment holds at least one summary: never live, never usable. */
+	uint64_t total = (uint64_t)fs->sb.nsegs * (fs->sb.seg_blocks - 1);
+	uint64_t used = fs->live_blocks + fs->ndirty + fs->ndirty_inodes + more;
+	return used + (uint64_t)reserve_segs(fs) * (fs->sb.seg_blocks - 1) <= total;
+}
+
+uint32_t qfs_dirty_limit(struct qfs *fs)
+{
+	uint32_t lim = (reserve_segs(fs) - 4) * (fs->sb.seg_blocks - 1) / 2;
+	if (lim > fs->cache_blocks / 2)
+		lim = fs->cache_blocks / 2;
+	return lim < 16 ? 16 : lim;
+}
+
+/* Segments a commit of everything dirty needs (inodes bring indirect blocks). */
+static uint32_t dirty_segs(struct qfs *fs)
+{
+	return 1 + (fs->ndirty + 4 * fs->ndirty_inodes) / (fs->sb.seg_blocks - 1);
+}
+
+/* Cleaning starts early enough that there is room to move live blocks. */
+static uint32_t low_water(struct qfs *fs)
+{
+	return 2 + dirty_segs(fs) + reserve_segs(fs) / 2;
+}
+
+static long pick_victim(struct qfs *fs, const uint32_t *skip, int nskip)
 {
 	long best = -1;
 	uint64_t best_score = 0;
@@ -26,6 +60,11 @@ static long pick_victim(struct qfs *fs)
 	for (uint32_t s = 0; s < fs->sb.nsegs; s++) {
 		uint32_t live = fs->sut[s].live;
 		if (!live || live >= sb || s == fs->cur_seg || s == fs->next_seg)
+			continue;
+		int k = 0;
+		while (k < nskip && skip[k] != s)
+			k++;
+		if (k < nskip)
 			continue;
 		uint64_t age = (uint32_t)(now - fs->sut[s].age) + 1;
 		uint64_t score = (uint64_t)(sb - live) * age * 1024 / (sb + live);
@@ -68,12 +107,10 @@ static int mark_live(struct qfs *fs, uint32_t ino, uint32_t key, uint32_t addr)
 	return err;
 }
 
-int qfs_clean_one(struct qfs *fs)
+/* Mark every live block of segment v dirty: the next commit moves them. */
+static int clean_seg(struct qfs *fs, uint32_t v)
 {
-	long v = pick_victim(fs);
-	if (v < 0)
-		return -ENOSPC;
-	uint64_t pos = qfs_seg_start(fs, (uint32_t)v), end = pos + fs->sb.seg_blocks;
+	uint64_t pos = qfs_seg_start(fs, v), end = pos + fs->sb.seg_blocks;
 	struct qfs_disk_sum *s = qfs_alloc_block();
 	if (!s)
 		return -ENOMEM;
@@ -104,23 +141,44 @@ static bool pending_segs(struct qfs *fs)
 
 int qfs_make_room(struct qfs *fs, uint32_t need)
 {
+	uint32_t victims[QFS_CLEAN_BUDGET];
+	int nv = 0, err = 0;
 	if (fs->cleaning)
 		return 0;
-	int err = 0;
 	fs->cleaning = true;
-	for (int i = 0; i < QFS_CLEAN_BUDGET && fs->free_segs < low_water(fs) + need; i++) {
+	while (!err && fs->free_segs < low_water(fs) + need && nv < QFS_CLEAN_BUDGET) {
+		uint32_t free_before = fs->free_segs;
 		if (!pending_segs(fs)) {
-			err = qfs_clean_one(fs);
-			if (err == -ENOSPC) {
-				err = 0; /* nothing to clean: writes will meet ENOSPC */
-				break;
+			/* Several victims per checkpoint (its own blocks are overhead),
+			 * as many as the free segments can take the live blocks of,
+			 * beside what is dirty already. */
+			uint32_t gain = 0, moved = 0, before = (uint32_t)nv;
+			uint32_t reserved = dirty_segs(fs) + 2;
+			uint32_t room = fs->free_segs > reserved ?
+					(fs->free_segs - reserved) * (fs->sb.seg_blocks - 1) : 0;
+			while (!err && nv < QFS_CLEAN_BUDGET && gain < 2 * fs->sb.seg_blocks) {
+				long v = pick_victim(fs, victims, nv);
+				if (v < 0 || moved + fs->sut[v].live > room)
+					break;
+				gain += fs->sb.seg_blocks - fs->sut[v].live;
+				moved += fs->sut[v].live;
+				victims[nv++] = (uint32_t)v;
+				err = clean_seg(fs, (uint32_t)v);
 			}
+			if (!err && (uint32_t)nv == before)
+				break; /* nothing can be cleaned now: writes meet -ENOSPC */
 		}
 		if (!err)
 			err = qfs_checkpoint(fs);
-		if (err)
-			break;
+		if (!err && fs->free_segs <= free_before && !pending_segs(fs))
+			break; /* no progress: do not spin */
 	}
 	fs->cleaning = false;
 	return err;
+}
+
+/* Writes stop before the log could run out of segments for a commit. */
+bool qfs_log_room(struct qfs *fs)
+{
+	return fs->free_segs >= dirty_segs(fs) + 2;
 }

@@ -174,8 +174,11 @@ int qfs_recover(struct qfs *fs, uint32_t *applied);
 int qfs_sum_check(struct qfs *fs, const struct qfs_disk_sum *s, uint64_t addr);
 
 /* ---- clean.c ---- */
+/* Before an operation changes anything: clean and checkpoint until enough segments are free. */
 int qfs_make_room(struct qfs *fs, uint32_t need);
-int qfs_clean_one(struct qfs *fs);
+bool qfs_space_ok(struct qfs *fs, uint64_t more);
+bool qfs_log_room(struct qfs *fs);
+uint32_t qfs_dirty_limit(struct qfs *fs);
 
 /* ---- dir.c ---- */
 int qfs_dir_lookup(struct qfs *fs, struct qfs_inode *dp, const char *name, size_t len,

@@ -13,19 +13,6 @@ struct qfs_file {
 	uint32_t gen;
 };
 
-/* Blocks kept back from writes so deletes, cleaning and checkpoints proceed. */
-static uint64_t reserve_blocks(struct qfs *fs)
-{
-	return (uint64_t)(4 + fs->sb.nsegs / 16) * fs->sb.seg_blocks;
-}
-
-static bool space_ok(struct qfs *fs, uint64_t more)
-{
-	uint64_t total = (uint64_t)fs->sb.nsegs * fs->sb.seg_blocks;
-	uint64_t used = fs->live_blocks + fs->ndirty + fs->ndirty_inodes + more;
-	return used + reserve_blocks(fs) <= total;
-}
-
 static int op_begin(struct qfs *fs)
 {
 	if (fs->ro)
@@ -47,8 +34,6 @@ int qfs_file_rw_block(struct qfs *fs, struct qfs_inode *ip, uint64_t bno, bool f
 	int err = qfs_bmap(fs, ip, (uint32_t)bno, &addr);
 	if (err)
 		return err;
-	if (for_write && !b && !space_ok(fs, 1))
-		return -ENOSPC;
 	return qfs_buf_get(fs, ip, (uint32_t)bno, addr, out);
 }
 
@@ -174,7 +159,7 @@ static int make_node(struct qfs *fs, const char *path, uint32_t mode)
 		err = -EEXIST;
 	if (err != -ENOENT)
 		goto out;
-	err = space_ok(fs, 2) ? qfs_ialloc(fs, mode, &ip) : -ENOSPC;
+	err = qfs_space_ok(fs, 2) ? qfs_ialloc(fs, mode, &ip) : -ENOSPC;
 	if (err)
 		goto out;
 	ip->d->parent = dp->ino;
@@ -413,7 +398,7 @@ int64_t qfs_write(struct qfs_file *f, uint64_t off, const void *buf, size_t n)
 	if (off + n < off || off + n > QFS_MAX_FILE_BLOCKS * QFS_BLOCK_SIZE)
 		return -EFBIG;
 	size_t done = 0;
-	uint32_t dirty_limit = fs->cache_blocks / 2;
+	uint32_t dirty_limit = qfs_dirty_limit(fs);
 	while (done < n) {
 		uint64_t bno = (off + done) / QFS_BLOCK_SIZE;
 		uint32_t in = (uint32_t)((off + done) % QFS_BLOCK_SIZE);
@@ -429,6 +414,11 @@ int64_t qfs_write(struct qfs_file *f, uint64_t off, const void *buf, size_t n)
 				err = qfs_make_room(fs, 0);
 			if (err)
 				break;
+		}
+		/* File data may not eat into the reserve; directory updates may. */
+		if (!qfs_buf_find(fs, ip, (uint32_t)bno) && (!qfs_space_ok(fs, 1) || !qfs_log_room(fs))) {
+			err = -ENOSPC;
+			break;
 		}
 		err = qfs_file_rw_block(fs, ip, bno, true, &b);
 		if (err)

@@ -104,11 +104,15 @@ int qfs_format(struct blk_dev *dev, const struct qfs_format_opts *opts)
 	struct qfs_format_opts o = {0};
 	if (opts)
 		o = *opts;
-	if (!o.seg_bytes)
-		o.seg_bytes = QFS_DEFAULT_SEG_BYTES;
 	uint64_t dev_bytes = dev->capacity * BLK_SECTOR_SIZE;
 	if (!o.bytes)
 		o.bytes = dev_bytes;
+	/* Default: 512 KiB segments, smaller on small file systems so there
+	 * are about 128 or more (the cleaner's reserve is a share of them). */
+	if (!o.seg_bytes)
+		for (o.seg_bytes = QFS_DEFAULT_SEG_BYTES;
+		     o.seg_bytes > QFS_MIN_SEG_BLOCKS * QFS_BLOCK_SIZE && o.bytes / o.seg_bytes < 128;)
+			o.seg_bytes /= 2;
 	if (dev->flags & BLK_F_RO)
 		return -EROFS;
 	if (o.bytes > dev_bytes || o.bytes < QFS_MIN_BYTES || o.seg_bytes % QFS_BLOCK_SIZE ||

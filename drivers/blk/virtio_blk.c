@@ -638,7 +638,7 @@ int vblk_attach(struct virtio_dev *vd, const char *name, struct blk_dev **out)
 	uint16_t ind_max = 0;
 	if (virtio_has(vd, VIRTIO_F_INDIRECT_DESC))
 		ind_max = (uint16_t)MIN(vb->max_segs + 2, (uint32_t)VIRTQ_IND_MAX);
-	unsigned qflags = 0;
+	unsigned qflags = vd->ring_flags; /* what the transport needs (legacy layout) */
 	if (virtio_has(vd, VIRTIO_F_EVENT_IDX))
 		qflags |= VIRTQ_EVENT_IDX;
 	if (virtio_has(vd, VIRTIO_F_RING_PACKED))

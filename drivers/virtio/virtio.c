@@ -26,6 +26,12 @@ int virtio_negotiate(struct virtio_dev *vd, const char *name, uint64_t wanted)
 	o->set_status(vd, VIRTIO_STATUS_ACKNOWLEDGE);
 	o->set_status(vd, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
 	uint64_t offered = o->get_features(vd);
+	if (vd->legacy) {
+		/* 3.1.2: 32 feature bits, accepted as written; no FEATURES_OK to confirm them. */
+		vd->features = offered & wanted & 0xffffffffull;
+		o->set_features(vd, vd->features);
+		return 0;
+	}
 	if (!((offered >> VIRTIO_F_VERSION_1) & 1)) {
 		virtio_fail(vd, name, "device does not offer VIRTIO_F_VERSION_1");
 		return -ENODEV;
@@ -47,8 +53,9 @@ int virtio_negotiate(struct virtio_dev *vd, const char *name, uint64_t wanted)
 
 void virtio_driver_ok(struct virtio_dev *vd)
 {
-	vd->ops->set_status(vd, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
-					VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK);
+	uint8_t fok = vd->legacy ? 0 : VIRTIO_STATUS_FEATURES_OK;
+	vd->ops->set_status(vd, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | fok |
+					VIRTIO_STATUS_DRIVER_OK);
 }
 
 int virtio_config_snapshot(struct virtio_dev *vd, unsigned off, void *buf, unsigned len)

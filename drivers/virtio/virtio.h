@@ -3,8 +3,10 @@
  *
  *   virtio.c      the initialisation sequence (3.1.1), feature names,
  *                 consistent config snapshots (2.5.1, generation counter)
- *   virtq.c       split virtqueues (virtq.h)
- *   virtio_pci.c  the modern PCI transport behind struct virtio_ops (4.1)
+ *   virtq.c       split virtqueues and the interface of virtq.h
+ *   virtq_packed.c  packed virtqueues behind the same interface
+ *   virtio_pci.c  the PCI transports behind struct virtio_ops: modern (4.1.4)
+ *                 and legacy (4.1.4.8, I/O BAR 0)
  *
  * A device driver (virtio-blk) includes this header and virtq.h, never a PCI
  * one: the transport is a small table of functions (as OpenBSD's virtio_ops).
@@ -60,6 +62,13 @@ struct virtio_dev {
 	uint32_t config_len;   /* bytes of device-specific configuration */
 	uint64_t features;     /* negotiated */
 	enum virtio_intr_mode intr_mode;
+	/*
+	 * Legacy (0.9.5) interface: 32 feature bits, no VERSION_1 and no
+	 * FEATURES_OK step (virtio 1.2, 3.1.2); set by the transport.
+	 */
+	bool legacy;
+	/* virtq_setup() flags the transport needs (VIRTQ_LEGACY): a driver ORs them in. */
+	unsigned ring_flags;
 	bool broken;
 };
 
@@ -70,7 +79,8 @@ static inline bool virtio_has(const struct virtio_dev *vd, unsigned bit)
 
 /*
  * Reset, ACKNOWLEDGE, DRIVER, read features, write (offered & wanted),
- * FEATURES_OK and check it stuck (3.1.1 steps 1-6). VERSION_1 is required.
+ * FEATURES_OK and check it stuck (3.1.1 steps 1-6). VERSION_1 is required,
+ * except on a legacy device (3.1.2: 32 bits, no FEATURES_OK step).
  * 0, or a negative error after virtio_fail() with the reason.
  */
 int virtio_negotiate(struct virtio_dev *vd, const char *name, uint64_t wanted);

@@ -1,17 +1,27 @@
 /*
- * The modern virtio-pci transport (virtio 1.2, 4.1), behind struct virtio_ops.
+ * The virtio-pci transports behind struct virtio_ops: modern (virtio 1.2,
+ * 4.1.4, memory regions found through vendor capabilities) and legacy
+ * (4.1.4.8, registers in I/O BAR 0, for transitional devices that offer no
+ * modern interface, QEMU disable-modern=on). Everything above the ops table
+ * is shared; only register access differs.
  *
  *   probe       vendor capabilities -> common, notify, ISR, device regions,
  *               each checked to lie inside its (memory) BAR and to be long
- *               enough for what we access (4.1.4)
+ *               enough for what we access (4.1.4); none -> legacy, if BAR 0
+ *               is I/O and the device transitional
  *   status      reset waits for 0 to read back (4.1.4.3.2)
- *   queues      select, size, three addresses, MSI-X vector (read back: the
- *               device answers VIRTIO_MSI_NO_VECTOR when it cannot), enable;
- *               notify address = notify base + queue_notify_off * multiplier
+ *   queues      modern: select, size, three addresses, MSI-X vector (read
+ *               back: the device answers VIRTIO_MSI_NO_VECTOR when it
+ *               cannot), enable; notify address = notify base +
+ *               queue_notify_off * multiplier. Legacy: the device's fixed
+ *               size, vector, then the ring's page number (4096-aligned
+ *               layout: the driver sets it up with vd->ring_flags)
  *   interrupts  MSI-X: entry 0 configuration, entry 1+q queue q; INTx: the
  *               8259 line firmware wrote in PCI_INTERRUPT_LINE, shared by
  *               every device on it, the ISR register read (and so cleared)
- *               to learn which device and why (as Linux's vp_interrupt)
+ *               to learn which device and why (as Linux's vp_interrupt).
+ *               Legacy device configuration moves from 0x14 to 0x18 while
+ *               MSI-X is enabled.
  */
 #include "drivers/virtio/virtio_pci.h"
 
@@ -35,6 +45,9 @@ struct vpci_queue {
 struct vpci_dev {
 	struct virtio_dev vd;
 	struct pci_dev *pd;
+	uint16_t io;      /* legacy: I/O BAR 0 base, 0 for a modern device */
+	uint32_t io_len;
+	bool msix_on;
 	uint8_t *common, *isr, *device, *notify_base;
 	uint32_t notify_len, notify_mult, device_len;
 	uint16_t num_queues;
@@ -111,6 +124,128 @@ static uint32_t vpci_config_read(struct virtio_dev *vd, unsigned off, unsigned w
 	}
 }
 
+/* ---- vectors and ISR: the two register layouts ---- */
+
+static uint8_t vpci_read_isr(struct vpci_dev *vp)
+{
+	return vp->io ? inb(vp->io + VIRTIO_PCI_LEGACY_ISR) : mmio_read8(vp->isr);
+}
+
+/* Write the configuration vector and return what the device kept. */
+static uint16_t vpci_config_vector(struct vpci_dev *vp, uint16_t v)
+{
+	if (vp->io) {
+		outw(vp->io + VIRTIO_PCI_LEGACY_CONFIG_VECTOR, v);
+		return inw(vp->io + VIRTIO_PCI_LEGACY_CONFIG_VECTOR);
+	}
+	mmio_write16(vp->common + VIRTIO_PCI_COMMON_MSIX, v);
+	return mmio_read16(vp->common + VIRTIO_PCI_COMMON_MSIX);
+}
+
+/*
+ * The selected queue's MSI-X entry (none without MSI-X), read back: the
+ * device answers VIRTIO_MSI_NO_VECTOR when it cannot. 0 or -EIO.
+ */
+static int vpci_queue_vector(struct vpci_dev *vp, unsigned q)
+{
+	uint16_t want = vp->vd.intr_mode == VIRTIO_INTR_MSIX ? vp->q[q].entry : VIRTIO_MSI_NO_VECTOR;
+	uint16_t got;
+	if (vp->io) {
+		if (!vp->msix_on)
+			return 0; /* the register exists only while MSI-X is on */
+		outw(vp->io + VIRTIO_PCI_LEGACY_QUEUE_VECTOR, want);
+		got = inw(vp->io + VIRTIO_PCI_LEGACY_QUEUE_VECTOR);
+	} else {
+		mmio_write16(vp->common + VIRTIO_PCI_COMMON_Q_MSIX, want);
+		got = mmio_read16(vp->common + VIRTIO_PCI_COMMON_Q_MSIX);
+	}
+	if (want != VIRTIO_MSI_NO_VECTOR && got != want) {
+		printf("virtio-pci %s: device refused MSI-X entry %u for queue %u\n", vp->vd.where, want, q);
+		return -EIO;
+	}
+	return 0;
+}
+
+/* ---- legacy registers (4.1.4.8) ---- */
+
+static uint8_t vleg_get_status(struct virtio_dev *vd)
+{
+	return inb(vpci(vd)->io + VIRTIO_PCI_LEGACY_STATUS);
+}
+
+static int vleg_set_status(struct virtio_dev *vd, uint8_t status)
+{
+	/* Writing 0 resets; a legacy device is reset when the write returns. */
+	outb(vpci(vd)->io + VIRTIO_PCI_LEGACY_STATUS, status);
+	return 0;
+}
+
+static uint64_t vleg_get_features(struct virtio_dev *vd)
+{
+	return inl(vpci(vd)->io + VIRTIO_PCI_LEGACY_HOST_FEATURES);
+}
+
+static void vleg_set_features(struct virtio_dev *vd, uint64_t f)
+{
+	outl(vpci(vd)->io + VIRTIO_PCI_LEGACY_GUEST_FEATURES, (uint32_t)f);
+}
+
+static uint8_t vleg_config_generation(struct virtio_dev *vd)
+{
+	return 0; /* none in legacy: virtio_config_snapshot() reads once */
+}
+
+static uint32_t vleg_config_read(struct virtio_dev *vd, unsigned off, unsigned width)
+{
+	struct vpci_dev *vp = vpci(vd);
+	unsigned base = vp->msix_on ? VIRTIO_PCI_LEGACY_CONFIG_MSIX : VIRTIO_PCI_LEGACY_CONFIG;
+	if (base + off >= vp->io_len || width > vp->io_len - base - off)
+		return 0; /* beyond the BAR: reads as absent */
+	uint16_t port = (uint16_t)(vp->io + base + off);
+	switch (width) {
+	case 1: return inb(port);
+	case 2: return inw(port);
+	default: return inl(port);
+	}
+}
+
+static uint16_t vleg_queue_max(struct virtio_dev *vd, unsigned q)
+{
+	struct vpci_dev *vp = vpci(vd);
+	if (q >= vp->num_queues)
+		return 0;
+	outw(vp->io + VIRTIO_PCI_LEGACY_QUEUE_SEL, (uint16_t)q);
+	return inw(vp->io + VIRTIO_PCI_LEGACY_QUEUE_NUM);
+}
+
+static int vleg_queue_setup(struct virtio_dev *vd, unsigned q, struct virtq *vq)
+{
+	struct vpci_dev *vp = vpci(vd);
+	uint16_t io = vp->io;
+	if (q >= vp->num_queues || vq->packed)
+		return -EINVAL;
+	outw(io + VIRTIO_PCI_LEGACY_QUEUE_SEL, (uint16_t)q);
+	/* The size is the device's; the ring one page-aligned block below 2^44 (32-bit PFN). */
+	uint64_t pfn = vq->desc_addr >> VIRTIO_PCI_LEGACY_PFN_SHIFT;
+	if (vq->size != inw(io + VIRTIO_PCI_LEGACY_QUEUE_NUM) || inl(io + VIRTIO_PCI_LEGACY_QUEUE_PFN) ||
+	    (vq->desc_addr & (VIRTIO_PCI_LEGACY_ALIGN - 1)) || pfn > UINT32_MAX) {
+		printf("virtio-pci %s: legacy queue %u: size %u (device %u) or ring address unusable\n",
+		       vd->where, q, vq->size, inw(io + VIRTIO_PCI_LEGACY_QUEUE_NUM));
+		return -EINVAL;
+	}
+	vp->q[q].vp = vp;
+	vp->q[q].index = q;
+	if (vpci_queue_vector(vp, q))
+		return -EIO;
+	outl(io + VIRTIO_PCI_LEGACY_QUEUE_PFN, (uint32_t)pfn);
+	return 0;
+}
+
+static void vleg_notify(struct virtio_dev *vd, unsigned q)
+{
+	outw(vpci(vd)->io + VIRTIO_PCI_LEGACY_QUEUE_NOTIFY, (uint16_t)q);
+}
+
 /* ---- queues ---- */
 
 static uint16_t vpci_queue_max(struct virtio_dev *vd, unsigned q)
@@ -152,16 +287,8 @@ static int vpci_queue_setup(struct virtio_dev *vd, unsigned q, struct virtq *vq)
 	vpci_write64(c + VIRTIO_PCI_COMMON_Q_DESCLO, vq->desc_addr);
 	vpci_write64(c + VIRTIO_PCI_COMMON_Q_AVAILLO, vq->driver_addr);
 	vpci_write64(c + VIRTIO_PCI_COMMON_Q_USEDLO, vq->device_addr);
-	if (vd->intr_mode == VIRTIO_INTR_MSIX) {
-		mmio_write16(c + VIRTIO_PCI_COMMON_Q_MSIX, vp->q[q].entry);
-		if (mmio_read16(c + VIRTIO_PCI_COMMON_Q_MSIX) != vp->q[q].entry) {
-			printf("virtio-pci %s: device refused MSI-X entry %u for queue %u\n", vd->where,
-			       vp->q[q].entry, q);
-			return -EIO;
-		}
-	} else {
-		mmio_write16(c + VIRTIO_PCI_COMMON_Q_MSIX, VIRTIO_MSI_NO_VECTOR);
-	}
+	if (vpci_queue_vector(vp, q))
+		return -EIO;
 	mmio_write16(c + VIRTIO_PCI_COMMON_Q_ENABLE, 1);
 	return 0;
 }
@@ -190,7 +317,7 @@ static void vpci_intx_irq(void *ctx)
 {
 	for (struct vpci_dev *vp = *(struct vpci_dev **)ctx; vp; vp = vp->intx_next) {
 		/* Reading ISR clears it and de-asserts the line (4.1.4.5). */
-		uint8_t isr = mmio_read8(vp->isr);
+		uint8_t isr = vpci_read_isr(vp);
 		if (isr & VIRTIO_PCI_ISR_QUEUE)
 			for (unsigned q = 0; q < vp->nq; q++)
 				vp->qfn(vp->ctx, q);
@@ -216,12 +343,12 @@ static int vpci_msix_setup(struct vpci_dev *vp, unsigned nq, bool poll)
 	int err = pci_msix_enable(pd);
 	if (err)
 		return err;
+	vp->msix_on = true;
 	int v = vpci_vector(vpci_msix_config_irq, vp);
 	if (v < 0)
 		goto out_disable;
 	pci_msix_route(pd, 0, v);
-	mmio_write16(vp->common + VIRTIO_PCI_COMMON_MSIX, 0);
-	if (mmio_read16(vp->common + VIRTIO_PCI_COMMON_MSIX) != 0)
+	if (vpci_config_vector(vp, 0) != 0)
 		goto out_disable; /* XXX: the vector stays allocated */
 	for (unsigned q = 0; q < nq; q++) {
 		vp->q[q].vp = vp;
@@ -237,8 +364,9 @@ static int vpci_msix_setup(struct vpci_dev *vp, unsigned nq, bool poll)
 	}
 	return 0;
 out_disable:
-	mmio_write16(vp->common + VIRTIO_PCI_COMMON_MSIX, VIRTIO_MSI_NO_VECTOR);
+	vpci_config_vector(vp, VIRTIO_MSI_NO_VECTOR);
 	pci_msix_disable(pd);
+	vp->msix_on = false;
 	return -EIO;
 }
 
@@ -303,6 +431,19 @@ static const struct virtio_ops vpci_ops = {
 	.intr_setup = vpci_intr_setup,
 };
 
+static const struct virtio_ops vleg_ops = {
+	.get_status = vleg_get_status,
+	.set_status = vleg_set_status,
+	.get_features = vleg_get_features,
+	.set_features = vleg_set_features,
+	.config_generation = vleg_config_generation,
+	.config_read = vleg_config_read,
+	.queue_max = vleg_queue_max,
+	.queue_setup = vleg_queue_setup,
+	.notify = vleg_notify,
+	.intr_setup = vpci_intr_setup,
+};
+
 /* ---- probe ---- */
 
 bool vpci_match(const struct pci_dev *pd, uint16_t *device_id)
@@ -313,7 +454,7 @@ bool vpci_match(const struct pci_dev *pd, uint16_t *device_id)
 		*device_id = (uint16_t)(pd->device - VIRTIO_PCI_DEVICE_MODERN_BASE);
 		return true;
 	}
-	if (pd->device == VIRTIO_PCI_DEVICE_BLK_TRANSITIONAL) {
+	if (pd->device == VIRTIO_PCI_DEVICE_BLK_TRANSITIONAL) { /* the subsystem id says 2 */
 		*device_id = VIRTIO_ID_BLOCK;
 		return true;
 	}
@@ -342,6 +483,37 @@ static uint8_t *vpci_cap_region(struct pci_dev *pd, unsigned cap, uint32_t min_l
 	}
 	*len = l;
 	return p;
+}
+
+/*
+ * A transitional device without modern capabilities: registers in I/O BAR 0.
+ * Queues are counted by selecting them until one has size 0.
+ */
+static int vleg_probe(struct vpci_dev *vp)
+{
+	struct pci_dev *pd = vp->pd;
+	if (pd->device < VIRTIO_PCI_DEVICE_TRANSITIONAL_BASE ||
+	    pd->device > VIRTIO_PCI_DEVICE_TRANSITIONAL_BASE + 0x3f)
+		return -ENODEV;
+	const struct pci_bar *b = &pd->bar[0];
+	if (!b->io || b->base == 0 || b->base > 0xffff || b->size < VIRTIO_PCI_LEGACY_CONFIG ||
+	    b->base + b->size > 0x10000)
+		return -ENODEV;
+	vp->io = (uint16_t)b->base;
+	vp->io_len = (uint32_t)b->size;
+	pci_command(pd, PCI_COMMAND_IO | PCI_COMMAND_MASTER, 0);
+	vp->num_queues = 0;
+	while (vp->num_queues < VPCI_MAX_QUEUES) {
+		outw(vp->io + VIRTIO_PCI_LEGACY_QUEUE_SEL, vp->num_queues);
+		if (!inw(vp->io + VIRTIO_PCI_LEGACY_QUEUE_NUM))
+			break;
+		vp->num_queues++;
+	}
+	vp->vd.ops = &vleg_ops;
+	vp->vd.legacy = true;
+	vp->vd.ring_flags = VIRTQ_LEGACY;
+	vp->device_len = vp->io_len - VIRTIO_PCI_LEGACY_CONFIG_MSIX; /* what is there in either case */
+	return 0;
 }
 
 int vpci_probe(struct pci_dev *pd, struct virtio_dev **out)
@@ -406,6 +578,11 @@ int vpci_probe(struct pci_dev *pd, struct virtio_dev **out)
 			why = w;
 	}
 	if (!vp->common || !vp->notify_base || !vp->isr) {
+		if (!why && vleg_probe(vp) == 0) {
+			printf("virtio-pci %s: no modern interface: legacy I/O registers at %#x\n", where,
+			       vp->io);
+			goto out_done;
+		}
 		printf("virtio-pci %s: %04x:%04x has no usable modern interface%s%s\n", where, pd->vendor,
 		       pd->device, why ? ": a region is " : "", why ? why : "");
 		kfree(vp);
@@ -414,6 +591,7 @@ int vpci_probe(struct pci_dev *pd, struct virtio_dev **out)
 	pci_command(pd, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER, 0);
 	vp->num_queues = mmio_read16(vp->common + VIRTIO_PCI_COMMON_NUMQ);
 	vp->vd.ops = &vpci_ops;
+out_done:
 	vp->vd.transport = vp;
 	vp->vd.device_id = id;
 	vp->vd.config_len = vp->device_len;

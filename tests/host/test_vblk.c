@@ -401,6 +401,7 @@ struct fake_opts {
 	uint16_t qmax;
 	uint32_t seg_max, size_max, blk_size;
 	uint64_t disk_bytes;
+	bool legacy; /* the transport says legacy: 32 bits, no FEATURES_OK, 4096-aligned used ring */
 };
 
 /* A fresh fake device; attach the driver to it. */
@@ -413,6 +414,8 @@ static int setup(struct fake_opts o, struct blk_dev **bd)
 	strcpy(fk.vd.where, "fake");
 	fk.vd.device_id = VIRTIO_ID_BLOCK;
 	fk.vd.config_len = sizeof(fk.cfg);
+	fk.vd.legacy = o.legacy;
+	fk.vd.ring_flags = o.legacy ? VIRTQ_LEGACY : 0;
 	fk.offered = o.features ? o.features : ALL_FEATURES;
 	fk.qmax = o.qmax ? o.qmax : 64;
 	fk.disk_bytes = o.disk_bytes ? o.disk_bytes : (4u << 20);
@@ -531,6 +534,27 @@ static int t_split_direct(void)
 {
 	/* 8 descriptors: at most 6 data segments per request, fewer when the ring is busy. */
 	return t_split(ALL_FEATURES & ~F(VIRTIO_F_INDIRECT_DESC) & ~F(VIRTIO_F_EVENT_IDX), 8);
+}
+
+/* Over a legacy transport: no VERSION_1, no FEATURES_OK, the legacy ring layout; same I/O. */
+static int t_legacy(void)
+{
+	struct blk_dev *bd;
+	HT_CHECK(setup((struct fake_opts){.features = ALL_FEATURES & ~F(VIRTIO_F_VERSION_1), .legacy = true},
+		       &bd) == 0, "attach");
+	HT_CHECK(fk.status == (VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_DRIVER_OK),
+		 "status %#x", fk.status);
+	HT_CHECK(fk.accepted == (ALL_FEATURES & ~F(VIRTIO_F_VERSION_1)), "accepted %#llx",
+		 (unsigned long long)fk.accepted);
+	HT_CHECK(fk.vq && fk.vq->device_addr % 4096 == 0 && fk.vq->desc_addr % 4096 == 0,
+		 "legacy layout: used ring at %#llx", (unsigned long long)fk.vq->device_addr);
+	uint8_t *w = buffer(65536), *r = buffer(65536);
+	pattern(w, 65536, 7);
+	HT_CHECK(blk_write(bd, 8, w, 65536) == 0 && blk_read(bd, 8, r, 65536) == 0, "I/O");
+	HT_CHECK(!memcmp(r, w, 65536) && !fk.err[0], "read back differs (%s)", fk.err);
+	free(w);
+	free(r);
+	return 0;
 }
 
 static unsigned q_done;
@@ -807,6 +831,7 @@ static const struct {
 	{"vblk_split_indirect", t_split_indirect},
 	{"vblk_split_direct", t_split_direct},
 	{"vblk_software_queue", t_queue},
+	{"vblk_legacy", t_legacy},
 	{"vblk_status_errors", t_status_errors},
 	{"vblk_hostile_status", t_bad_status},
 	{"vblk_hostile_used_id", t_bad_id},

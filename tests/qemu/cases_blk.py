@@ -155,6 +155,12 @@ CASES = [
         expect=[r"^vda: .*features .*RING_PACKED"]),
     blk("blk-packed-refused", cmdline="test=blk virtio.packed=0", raw_disks=True,
         qemu=device("packed=on"), reject=NO_BREAKAGE + [r"RING_PACKED"]),
+    # No modern capabilities: the legacy transport in I/O BAR 0 (MSI-X, and INTx).
+    blk("blk-legacy", raw_disks=True, qemu=device("disable-modern=on"),
+        expect=[r"^virtio-pci 00:0[0-9a-f]\.0: no modern interface: legacy I/O registers at 0x",
+                r"^vda: .*\(indirect\), msix,"], reject=NO_BREAKAGE + [r"VERSION_1"]),
+    blk("blk-legacy-intx", raw_disks=True, qemu=device("disable-modern=on,vectors=0"),
+        expect=[r"legacy I/O registers", r"^vda: .*\(indirect\), intx,"]),
     blk("blk-iothread", raw_disks=True,
         qemu=["-object", "iothread,id=io1"] + device("iothread=io1,queue-size=1024")),
     blk("blk-iothread-intx", raw_disks=True,

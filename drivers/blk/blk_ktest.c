@@ -27,6 +27,7 @@
 #include "arch/x86_64/arch.h"
 #include "drivers/blk/blk.h"
 #include "drivers/blk/blkpattern.h"
+#include "drivers/blk/virtio_blk.h"
 #include "kernel/kernel.h"
 
 #define BLKT_QD 32
@@ -180,6 +181,14 @@ static int blkt_pattern_run(struct blk_dev *bd, uint32_t pass, bool write, char 
 	       bd->name, write ? "wrote" : "verified", pass, (unsigned long long)r->ios,
 	       (unsigned long long)(r->bytes >> 20), (unsigned long long)ms,
 	       (unsigned long long)(bd->stats.irqs - irqs), (unsigned long long)(bd->stats.kicks - kicks));
+	if (vblk_queue_count(bd) > 1) {
+		char line[160];
+		unsigned n = 0;
+		for (unsigned q = 0; q < vblk_queue_count(bd) && n < sizeof(line); q++)
+			n += (unsigned)snprintf(line + n, sizeof(line) - n, " %llu",
+						(unsigned long long)vblk_queue_parts(bd, q));
+		printf("blk: %s requests per queue so far:%s\n", bd->name, line);
+	}
 	if (r->what[0])
 		KTEST_FAIL("%s: %s (%llu bad sectors, %llu I/O errors)", bd->name, r->what,
 			   (unsigned long long)r->bad_sectors, (unsigned long long)r->io_errors);

@@ -1,7 +1,8 @@
 /*
- * virtio-blk (virtio 1.2, 5.2): the block interface over one split virtqueue.
+ * virtio-blk (virtio 1.2, 5.2): the block interface over one or more
+ * virtqueues (split or packed: virtq.h hides which).
  *
- *   attach    negotiate -> config snapshot -> limits -> interrupts -> queue
+ *   attach    negotiate -> config snapshot -> limits -> interrupts -> queues
  *             -> DRIVER_OK
  *   submit    request -> parts (each at most max_part bytes, seg_bytes per
  *             descriptor, lbs-aligned) -> header, data, status descriptors
@@ -13,6 +14,16 @@
  *             software queue -> re-arm -> re-check
  *   failure   bad ring use, bad status byte, DEVICE_NEEDS_RESET or the
  *             watchdog: reset the device, fail everything with -ENODEV
+ *   queues    with VIRTIO_BLK_F_MQ, num_queues request queues (at most
+ *             VBLK_MAX_QUEUES), each with its own MSI-X vector. Spreading
+ *             policy: round-robin per batch. Submissions go to the current
+ *             queue; every kick (the end of a caller's batch) moves the
+ *             current queue to the next one; a request that does not fit
+ *             waits in the one software queue, which fills whichever queue
+ *             has room, starting from the current one. One CPU submits
+ *             everything, so queues buy no guest parallelism: they let the
+ *             device side (QEMU's iothread, its AIO) work on several rings,
+ *             and a batch costs one notification on one queue.
  *
  * Per-part state lives in two arrays indexed by the descriptor head: what
  * the device reads and writes (header, discard range, status byte), and the
@@ -33,7 +44,10 @@
 #define VBLK_DWZ_CAP (1u << 22)       /* sectors per discard/write-zeroes request */
 #define VBLK_TIMEOUT_MS 30000
 #define VBLK_TIMER_NS 1000000000ull  /* LAPIC one-shot to wake a sleeping watchdog */
-#define VBLK_HYBRID_SPIN_NS 30000     /* BLK_WAIT_HYBRID: spin this long before sleeping */
+#define VBLK_HYBRID_START_NS 30000    /* BLK_WAIT_HYBRID: first guess of a wait's length */
+#define VBLK_HYBRID_MIN_NS 2000       /* ... spin at least this long */
+#define VBLK_HYBRID_MAX_NS 200000     /* ... waits longer than this sleep almost at once */
+#define VBLK_MAX_QUEUES 8             /* request queues used at most (VIRTIO_BLK_F_MQ) */
 
 /* blk_req.drv[] while the driver owns a request */
 #define VBLK_PARTS 0   /* parts on the ring */
@@ -42,6 +56,8 @@
 
 CMDLINE_KEY(blk_poll, "blk.poll", cmdline_valid_bool,
 	    "1: virtio-blk takes completions by polling the used ring, no interrupts (benchmarks)");
+CMDLINE_KEY(blk_queues, "blk.queues", cmdline_valid_uint,
+	    "virtio-blk request queues to use at most (default: all the device offers with MQ, up to 8)");
 CMDLINE_KEY(blk_timeout, "blk.timeout_ms", cmdline_valid_uint,
 	    "virtio-blk watchdog: ms without any completion before the device is declared dead (30000)");
 
@@ -60,18 +76,28 @@ struct vblk_tok {
 	uint64_t tsc; /* when the part went on the ring (the watchdog's clock) */
 };
 
-struct vblk {
-	struct blk_dev bd;
-	struct virtio_dev *vd;
+/* One request queue: its ring, and per-head device-visible and private state. */
+struct vblk_queue {
 	struct virtq vq;
 	struct vblk_dma *dma;
 	struct vblk_tok *tok;
+	uint64_t parts; /* virtio requests put on this queue (tests check the spreading) */
+};
+
+struct vblk {
+	struct blk_dev bd;
+	struct virtio_dev *vd;
+	struct vblk_queue q[VBLK_MAX_QUEUES];
+	unsigned nq;                            /* queues set up */
+	unsigned cur;                           /* where submissions go (round-robin per batch) */
+	bool batch;                             /* requests went on a ring since the last kick */
 	struct blk_req *q_head, *q_tail;        /* waiting for ring space */
 	struct blk_req *defer_head, *defer_tail; /* complete at the next drain */
 	uint32_t seg_bytes, max_segs, max_part;
 	uint32_t max_discard, max_wz;           /* sectors per request */
 	uint64_t completions;                   /* requests finished */
 	uint64_t wait_mark;
+	uint64_t wait_avg;                      /* recent waits' length (TSC ticks, EWMA 1/8) */
 	uint64_t progress_tsc;                  /* last completion, or first submit after idle */
 	uint64_t timeout_tsc;
 	uint64_t timer_until;                   /* the wake-up timer is armed until then */
@@ -130,7 +156,8 @@ static void vblk_break(struct vblk *vb, const char *why)
 	vb->vd->broken = true;
 	printf("%s: device broken: %s; failing %u outstanding requests\n", vb->bd.name, why,
 	       vb->bd.inflight);
-	virtq_break(&vb->vq, why);
+	for (unsigned i = 0; i < vb->nq; i++)
+		virtq_break(&vb->q[i].vq, why);
 	/* Reset so the device lets go of our buffers (best effort), then FAILED. */
 	vb->vd->ops->set_status(vb->vd, 0);
 	vb->vd->ops->set_status(vb->vd, VIRTIO_STATUS_FAILED);
@@ -146,11 +173,13 @@ static void vblk_break(struct vblk *vb, const char *why)
 		}
 		r = next;
 	}
-	struct vblk_tok *t;
-	while ((t = virtq_detach(&vb->vq))) {
-		struct blk_req *req = t->req;
-		t->req = NULL;
-		vblk_part_done(vb, req, -ENODEV);
+	for (unsigned i = 0; i < vb->nq; i++) {
+		struct vblk_tok *t;
+		while ((t = virtq_detach(&vb->q[i].vq))) {
+			struct blk_req *req = t->req;
+			t->req = NULL;
+			vblk_part_done(vb, req, -ENODEV);
+		}
 	}
 	/* Flushes with nothing to flush (no FLUSH feature): still true, still 0. */
 	r = vb->defer_head;
@@ -162,12 +191,12 @@ static void vblk_break(struct vblk *vb, const char *why)
 	}
 }
 
-static void vblk_complete(struct vblk *vb, struct vblk_tok *t)
+static void vblk_complete(struct vblk *vb, struct vblk_queue *q, struct vblk_tok *t)
 {
-	unsigned head = (unsigned)(t - vb->tok);
+	unsigned head = (unsigned)(t - q->tok);
 	struct blk_req *req = t->req;
 	t->req = NULL;
-	switch (vb->dma[head].status) {
+	switch (q->dma[head].status) {
 	case VIRTIO_BLK_S_OK:
 		vblk_part_done(vb, req, 0);
 		return;
@@ -186,15 +215,15 @@ static void vblk_complete(struct vblk *vb, struct vblk_tok *t)
 
 /* ---- submission ---- */
 
-/* Put as many parts of req on the ring as fit (now: the TSC); true once every part is out. */
-static bool vblk_issue(struct vblk *vb, struct blk_req *req, uint64_t now)
+/* Put as many parts of req on queue q as fit (now: the TSC); true once every part is out. */
+static bool vblk_issue(struct vblk *vb, struct vblk_queue *q, struct blk_req *req, uint64_t now)
 {
-	struct virtq *vq = &vb->vq;
+	struct virtq *vq = &q->vq;
 	for (;;) {
 		int head = virtq_peek_head(vq);
 		if (head < 0)
 			return false;
-		struct vblk_dma *s = &vb->dma[head];
+		struct vblk_dma *s = &q->dma[head];
 		struct virtq_buf b[VBLK_MAX_SEGS + 2];
 		uint32_t off = req->drv[VBLK_ISSUED], part = req->len - off;
 		unsigned nout = 1, nin = 0;
@@ -262,13 +291,15 @@ static bool vblk_issue(struct vblk *vb, struct blk_req *req, uint64_t now)
 		s->status = 0xff;
 		b[nout + nin] = (struct virtq_buf){vblk_addr(&s->status), 1};
 		nin++;
-		vb->tok[head].req = req;
-		vb->tok[head].tsc = now;
-		int h = virtq_add(vq, b, nout, nin, &vb->tok[head]);
+		q->tok[head].req = req;
+		q->tok[head].tsc = now;
+		int h = virtq_add(vq, b, nout, nin, &q->tok[head]);
 		if (h < 0) {
-			vb->tok[head].req = NULL;
+			q->tok[head].req = NULL;
 			return false; /* -ENOSPC: no room for a direct chain yet; -ENODEV: broken */
 		}
+		q->parts++;
+		vb->batch = true;
 		req->drv[VBLK_PARTS]++;
 		req->drv[VBLK_ISSUED] = off + part;
 		if (off + part >= req->len) {
@@ -278,13 +309,17 @@ static bool vblk_issue(struct vblk *vb, struct blk_req *req, uint64_t now)
 	}
 }
 
-/* Issue waiting requests, in order, while the ring has room. */
+/* Issue waiting requests, in order, while some queue (the current one first) has room. */
 static void vblk_pump(struct vblk *vb)
 {
 	uint64_t now = vb->q_head ? rdtsc() : 0;
-	while (vb->q_head && !vb->bd.broken) {
-		if (!vblk_issue(vb, vb->q_head, now))
-			return;
+	unsigned full = 0, i = vb->cur;
+	while (vb->q_head && !vb->bd.broken && full < vb->nq) {
+		if (!vblk_issue(vb, &vb->q[i], vb->q_head, now)) {
+			full++; /* this queue is full: the rest of the request goes on the next */
+			i = i + 1 == vb->nq ? 0 : i + 1;
+			continue;
+		}
 		vb->q_head = vb->q_head->next;
 		if (!vb->q_head)
 			vb->q_tail = NULL;
@@ -318,7 +353,7 @@ static int vblk_submit(struct blk_dev *bd, struct blk_req *req)
 	if (req->op == BLK_OP_FLUSH && !(bd->flags & BLK_F_FLUSH)) {
 		/* No volatile cache (writethrough): nothing to flush; done at the next drain. */
 		vblk_enqueue(&vb->defer_head, &vb->defer_tail, req);
-	} else if (vb->q_head || !vblk_issue(vb, req, req->submit_tsc)) {
+	} else if (vb->q_head || !vblk_issue(vb, &vb->q[vb->cur], req, req->submit_tsc)) {
 		/* Behind earlier waiters, or only partly on the ring: the rest goes out later. */
 		vblk_enqueue(&vb->q_head, &vb->q_tail, req);
 	}
@@ -326,12 +361,18 @@ static int vblk_submit(struct blk_dev *bd, struct blk_req *req)
 	return 0;
 }
 
+/* Notify every queue that got requests and wants to hear of them; the next batch goes to the next queue. */
 static void vblk_kick_masked(struct vblk *vb)
 {
-	if (virtq_kick_prepare(&vb->vq)) {
-		vb->vd->ops->notify(vb->vd, 0);
-		vb->bd.stats.kicks++;
+	for (unsigned i = 0; i < vb->nq; i++) {
+		if (virtq_kick_prepare(&vb->q[i].vq)) {
+			vb->vd->ops->notify(vb->vd, i);
+			vb->bd.stats.kicks++;
+		}
 	}
+	if (vb->batch && vb->nq > 1)
+		vb->cur = vb->cur + 1 == vb->nq ? 0 : vb->cur + 1;
+	vb->batch = false;
 }
 
 static void vblk_kick(struct blk_dev *bd)
@@ -341,24 +382,21 @@ static void vblk_kick(struct blk_dev *bd)
 	irq_restore(flags);
 }
 
-/* With interrupts masked: complete what the device finished, refill, re-arm. */
-static void vblk_drain(struct vblk *vb)
+/* Complete what queue q finished, refill, re-arm (false once the device is broken). */
+static bool vblk_drain_queue(struct vblk *vb, struct vblk_queue *q)
 {
-	struct virtq *vq = &vb->vq;
-	if (vb->draining) /* a done() callback that ended up here again */
-		return;
-	vb->draining = true;
+	struct virtq *vq = &q->vq;
 	for (;;) {
 		virtq_disable_cb(vq);
 		struct vblk_tok *t;
 		uint32_t len;
 		while ((t = virtq_get(vq, &len))) {
 			vb->progress_tsc = rdtsc();
-			vblk_complete(vb, t);
+			vblk_complete(vb, q, t);
 		}
 		if (vq->broken) {
 			vblk_break(vb, vq->why);
-			break;
+			return false;
 		}
 		while (vb->defer_head) {
 			struct blk_req *r = vb->defer_head;
@@ -373,9 +411,22 @@ static void vblk_drain(struct vblk *vb)
 		 * the sleep. A polling waiter leaves the interrupt off.
 		 */
 		if (!vb->rearm || !virtq_enable_cb(vq))
-			break;
+			return !vb->bd.broken;
 	}
-	if (!vb->bd.broken)
+}
+
+/* With interrupts masked: drain queue `only`, or every queue (VBLK_ALL_QUEUES), then kick. */
+#define VBLK_ALL_QUEUES (~0u)
+static void vblk_drain(struct vblk *vb, unsigned only)
+{
+	if (vb->draining) /* a done() callback that ended up here again */
+		return;
+	vb->draining = true;
+	bool ok = true;
+	for (unsigned i = 0; i < vb->nq && ok; i++)
+		if (only == VBLK_ALL_QUEUES || only == i)
+			ok = vblk_drain_queue(vb, &vb->q[i]);
+	if (ok && !vb->bd.broken)
 		vblk_kick_masked(vb);
 	vb->draining = false;
 }
@@ -384,7 +435,15 @@ static void vblk_queue_irq(void *ctx, unsigned queue)
 {
 	struct vblk *vb = ctx;
 	vb->bd.stats.irqs++;
-	vblk_drain(vb);
+	vblk_drain(vb, queue < vb->nq ? queue : VBLK_ALL_QUEUES);
+}
+
+static bool vblk_any_pending(const struct vblk *vb)
+{
+	for (unsigned i = 0; i < vb->nq; i++)
+		if (virtq_pending(&vb->q[i].vq))
+			return true;
+	return false;
 }
 
 static int vblk_read_capacity(struct vblk *vb, uint64_t *cap)
@@ -422,7 +481,7 @@ static bool vblk_pending(void *ctx)
 {
 	struct vblk *vb = ctx;
 	return vb->completions != vb->wait_mark || vb->bd.broken || vb->defer_head ||
-	       virtq_pending(&vb->vq);
+	       vblk_any_pending(vb);
 }
 
 static void vblk_timer_irq(void *ctx)
@@ -442,32 +501,58 @@ static const char *vblk_watchdog(struct vblk *vb, uint64_t now)
 	if (now < vb->scan_at)
 		return NULL;
 	vb->scan_at = now + ns_to_tsc(500 * 1000 * 1000ull);
-	for (uint32_t i = 0; i < vb->vq.size; i++)
-		if (vb->tok[i].req && now - vb->tok[i].tsc > vb->timeout_tsc)
-			return "watchdog: a request has been on the ring too long";
+	for (unsigned k = 0; k < vb->nq; k++) {
+		const struct vblk_queue *q = &vb->q[k];
+		for (uint32_t i = 0; i < q->vq.size; i++)
+			if (q->tok[i].req && now - q->tok[i].tsc > vb->timeout_tsc)
+				return "watchdog: a request has been on the ring too long";
+	}
 	return NULL;
 }
 
 /*
  * bd->wait_mode: IRQ sleeps until the completion interrupt; POLL spins on
  * the used ring with the interrupt left off (it stays off until a sleeping
- * wait re-arms it); HYBRID spins VBLK_HYBRID_SPIN_NS, then re-arms and sleeps.
- * Without queue interrupts every mode polls.
+ * wait re-arms it); HYBRID spins for an adaptive interval, then re-arms and
+ * sleeps. Without queue interrupts every mode polls.
+ *
+ * The hybrid interval: every wait, whatever its mode, measures how long it
+ * took until a completion arrived (submission to completion at QD1, the gap
+ * between completions at depth), kept as an average (EWMA, weight 1/8).
+ * Spinning pays when the completion comes within about that time: spin 1.5x
+ * the average (at least VBLK_HYBRID_MIN_NS). When waits average more than
+ * VBLK_HYBRID_MAX_NS the device is slow (a file without an iothread at
+ * depth 1, throttling): the interrupt's cost is small beside the wait, so
+ * spin only the minimum and sleep. Measuring every wait lets the interval
+ * follow the device both ways.
  */
+static uint64_t vblk_hybrid_spin(const struct vblk *vb)
+{
+	uint64_t lo = ns_to_tsc(VBLK_HYBRID_MIN_NS), hi = ns_to_tsc(VBLK_HYBRID_MAX_NS);
+	uint64_t avg = vb->wait_avg;
+	if (avg > hi)
+		return lo;
+	return MAX(avg + avg / 2, lo);
+}
+
 static int vblk_wait(struct blk_dev *bd)
 {
 	struct vblk *vb = vblk(bd);
 	uint64_t mark = vb->completions;
 	uint8_t mode = vb->poll ? BLK_WAIT_POLL : bd->wait_mode;
-	uint64_t spin_end = rdtsc() + ns_to_tsc(mode == BLK_WAIT_HYBRID ? VBLK_HYBRID_SPIN_NS : 0);
+	uint64_t start = rdtsc();
+	uint64_t spin_end = start + (mode == BLK_WAIT_HYBRID ? vblk_hybrid_spin(vb) : 0);
 	for (;;) {
 		bool sleep = mode == BLK_WAIT_IRQ || (mode == BLK_WAIT_HYBRID && rdtsc() >= spin_end);
 		vb->rearm = sleep;
 		uint64_t flags = irq_save();
-		vblk_drain(vb);
+		vblk_drain(vb, VBLK_ALL_QUEUES);
 		irq_restore(flags);
-		if (vb->completions != mark)
+		if (vb->completions != mark) {
+			uint64_t took = rdtsc() - start;
+			vb->wait_avg = vb->wait_avg - vb->wait_avg / 8 + took / 8;
 			return 0;
+		}
 		if (!bd->inflight)
 			return -ENODEV;
 		uint64_t now = rdtsc();
@@ -485,8 +570,11 @@ static int vblk_wait(struct blk_dev *bd)
 			 * vCPU spinning without it starves QEMU's own threads (QD1
 			 * measured 3x slower without it).
 			 */
-			for (unsigned spin = 0; spin < 64 && !virtq_pending(&vb->vq); spin++)
+			for (unsigned spin = 0; spin < 64 && !vblk_any_pending(vb); spin++) {
+				if (mode == BLK_WAIT_HYBRID && (spin & 7) == 7 && rdtsc() >= spin_end)
+					break; /* the hybrid interval is over: drain, re-arm, sleep */
 				cpu_pause();
+			}
 			continue;
 		}
 		/* A wake-up within about a second, so the watchdog runs even if nothing answers. */
@@ -514,7 +602,7 @@ static const uint64_t vblk_wanted =
 	VBLK_BIT(VIRTIO_BLK_F_TOPOLOGY) | VBLK_BIT(VIRTIO_BLK_F_CONFIG_WCE) |
 	VBLK_BIT(VIRTIO_BLK_F_DISCARD) | VBLK_BIT(VIRTIO_BLK_F_WRITE_ZEROES) |
 	VBLK_BIT(VIRTIO_F_INDIRECT_DESC) | VBLK_BIT(VIRTIO_F_EVENT_IDX) |
-	VBLK_BIT(VIRTIO_F_RING_PACKED) | VBLK_BIT(VIRTIO_F_IN_ORDER);
+	VBLK_BIT(VIRTIO_F_RING_PACKED) | VBLK_BIT(VIRTIO_F_IN_ORDER) | VBLK_BIT(VIRTIO_BLK_F_MQ);
 
 static const char *vblk_feature_name(unsigned bit)
 {
@@ -584,6 +672,25 @@ static const char *vblk_limits(struct vblk *vb, uint16_t qsize)
 	return NULL;
 }
 
+/*
+ * Request queues to set up: num_queues with VIRTIO_BLK_F_MQ (0 means 1),
+ * at most VBLK_MAX_QUEUES and blk.queues, and only queues at least qsize long.
+ */
+static unsigned vblk_num_queues(struct vblk *vb, uint16_t qsize)
+{
+	struct virtio_dev *vd = vb->vd;
+	uint64_t n = 1, lim = VBLK_MAX_QUEUES;
+	if (virtio_has(vd, VIRTIO_BLK_F_MQ) && vb->cfg.num_queues > 1)
+		n = MIN((uint64_t)vb->cfg.num_queues, (uint64_t)VBLK_MAX_QUEUES);
+	const char *v = cmdline_get("blk.queues");
+	if (v && cmdline_parse_uint(v, &lim) == 0 && lim > 0)
+		n = MIN(n, lim);
+	unsigned i = 1;
+	while (i < n && vd->ops->queue_max(vd, i) >= qsize)
+		i++;
+	return i;
+}
+
 static void *vblk_frames(size_t bytes)
 {
 	return (void *)(uintptr_t)frames_alloc((bytes + PAGE_SIZE - 1) / PAGE_SIZE, PAGE_SIZE);
@@ -605,6 +712,7 @@ int vblk_attach(struct virtio_dev *vd, const char *name, struct blk_dev **out)
 	if (t && (cmdline_parse_uint(t, &ms) || ms == 0))
 		ms = VBLK_TIMEOUT_MS;
 	vb->timeout_tsc = ns_to_tsc(ms * 1000000ull);
+	vb->wait_avg = ns_to_tsc(VBLK_HYBRID_START_NS);
 
 	err = virtio_negotiate(vd, name, vblk_wanted);
 	if (err)
@@ -645,21 +753,25 @@ int vblk_attach(struct virtio_dev *vd, const char *name, struct blk_dev **out)
 		qflags |= VIRTQ_PACKED;
 	if (virtio_has(vd, VIRTIO_F_IN_ORDER))
 		qflags |= VIRTQ_IN_ORDER;
-	void *ring = vblk_frames(virtq_bytes(qsize, ind_max, qflags));
-	void *priv = vblk_frames(virtq_priv_bytes(qsize));
-	vb->dma = vblk_frames((size_t)qsize * sizeof(struct vblk_dma));
-	vb->tok = vblk_frames((size_t)qsize * sizeof(struct vblk_tok));
-	if (!ring || !priv || !vb->dma || !vb->tok) {
-		why = "out of memory for the queue";
-		err = -ENOMEM;
-		goto out_fail; /* XXX: frames already taken are not given back */
+	vb->nq = vblk_num_queues(vb, qsize);
+	for (unsigned i = 0; i < vb->nq; i++) {
+		struct vblk_queue *q = &vb->q[i];
+		void *ring = vblk_frames(virtq_bytes(qsize, ind_max, qflags));
+		void *priv = vblk_frames(virtq_priv_bytes(qsize));
+		q->dma = vblk_frames((size_t)qsize * sizeof(struct vblk_dma));
+		q->tok = vblk_frames((size_t)qsize * sizeof(struct vblk_tok));
+		if (!ring || !priv || !q->dma || !q->tok) {
+			why = "out of memory for the queues";
+			err = -ENOMEM;
+			goto out_fail; /* XXX: frames already taken are not given back */
+		}
+		err = virtq_setup(&q->vq, qsize, ring, priv, ind_max, qflags);
+		if (err) {
+			why = "queue layout rejected";
+			goto out_fail;
+		}
 	}
-	err = virtq_setup(&vb->vq, qsize, ring, priv, ind_max, qflags);
-	if (err) {
-		why = "queue layout rejected";
-		goto out_fail;
-	}
-	err = vd->ops->intr_setup(vd, 1, vb->poll, vblk_queue_irq, vblk_config_irq, vb);
+	err = vd->ops->intr_setup(vd, vb->nq, vb->poll, vblk_queue_irq, vblk_config_irq, vb);
 	if (err) {
 		why = "cannot set up interrupts";
 		goto out_fail;
@@ -668,12 +780,15 @@ int vblk_attach(struct virtio_dev *vd, const char *name, struct blk_dev **out)
 	if (vd->intr_mode == VIRTIO_INTR_POLL) {
 		vb->poll = true;
 		vb->rearm = false;
-		virtq_disable_cb(&vb->vq);
 	}
-	err = vd->ops->queue_setup(vd, 0, &vb->vq);
-	if (err) {
-		why = "queue setup refused";
-		goto out_fail;
+	for (unsigned i = 0; i < vb->nq; i++) {
+		if (vb->poll)
+			virtq_disable_cb(&vb->q[i].vq);
+		err = vd->ops->queue_setup(vd, i, &vb->q[i].vq);
+		if (err) {
+			why = "queue setup refused";
+			goto out_fail;
+		}
 	}
 	if (!vb->poll) {
 		int v = irq_alloc_vector();
@@ -716,7 +831,17 @@ uint64_t vblk_features(const struct blk_dev *bd)
 
 uint16_t vblk_queue_size(const struct blk_dev *bd)
 {
-	return vblk(bd)->vq.size;
+	return vblk(bd)->q[0].vq.size;
+}
+
+unsigned vblk_queue_count(const struct blk_dev *bd)
+{
+	return vblk(bd)->nq;
+}
+
+uint64_t vblk_queue_parts(const struct blk_dev *bd, unsigned q)
+{
+	return q < vblk(bd)->nq ? vblk(bd)->q[q].parts : 0;
 }
 
 const char *vblk_intr_mode(const struct blk_dev *bd)
@@ -739,8 +864,9 @@ void vblk_describe(const struct blk_dev *bd, char *buf, unsigned len)
 			    : vb->cfg.writeback ? "write-back" : "writethrough";
 	snprintf(buf, len,
 		 "%s: virtio-blk at %s, %llu sectors (%llu MiB), block %u/%u, %s%s, queue %u%s, %s, "
-		 "max request %u KiB, features %s",
+		 "max request %u KiB, %u queue%s, features %s",
 		 bd->name, vb->vd->where, (unsigned long long)bd->capacity, (unsigned long long)mib,
-		 bd->lbs, bd->pbs, (bd->flags & BLK_F_RO) ? "read-only, " : "", cache, vb->vq.size,
-		 vb->vq.ind_max ? " (indirect)" : "", vblk_intr_mode(bd), vb->max_part >> 10, feat);
+		 bd->lbs, bd->pbs, (bd->flags & BLK_F_RO) ? "read-only, " : "", cache, vb->q[0].vq.size,
+		 vb->q[0].vq.ind_max ? " (indirect)" : "", vblk_intr_mode(bd), vb->max_part >> 10, vb->nq,
+		 vb->nq > 1 ? "s" : "", feat);
 }

@@ -10,7 +10,8 @@
 struct virtio_dev;
 
 /*
- * Negotiate, set up one request queue and interrupts (blk.poll=1: none),
+ * Negotiate, set up the request queues (one, or num_queues with MQ) and
+ * interrupts (blk.poll=1: none),
  * DRIVER_OK, and fill in a block device called name (not yet registered).
  * 0, or a negative error after setting FAILED and printing why.
  */
@@ -21,5 +22,8 @@ void vblk_describe(const struct blk_dev *bd, char *buf, unsigned len);
 uint64_t vblk_features(const struct blk_dev *bd);
 uint16_t vblk_queue_size(const struct blk_dev *bd);
 const char *vblk_intr_mode(const struct blk_dev *bd);
+/* Request queues in use, and virtio requests put on queue q so far. */
+unsigned vblk_queue_count(const struct blk_dev *bd);
+uint64_t vblk_queue_parts(const struct blk_dev *bd, unsigned q);
 
 #endif

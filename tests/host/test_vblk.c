@@ -127,6 +127,9 @@ struct fake {
 	uint64_t ioerr_sector;   /* IN/OUT touching it fail with IOERR (UINT64_MAX: none) */
 	bool unsupp_get_id;
 	unsigned notifies, interrupts, requests, flushes, discards, wzs;
+	uint64_t delay_ns;        /* completes only this long after requests arrive (fake clock) */
+	uint64_t arrived;         /* when the held requests began to wait */
+	uint64_t pauses;          /* cpu_pause() calls: how long the driver spun */
 	uint32_t max_segs_seen, max_seg_len_seen;
 	uint64_t order[4096];     /* first sector of each data request, in take order */
 	unsigned norder;
@@ -344,7 +347,9 @@ static void fake_run(void)
 	}
 	if (sd.error[0] && !fk.err[0])
 		snprintf(fk.err, sizeof(fk.err), "ring: %s", sd.error);
-	if (fk.mode == FAKE_HOLD || !sd.nheld)
+	if (before == 0 && sd.nheld)
+		fk.arrived = simdev_tsc;
+	if (fk.mode == FAKE_HOLD || !sd.nheld || simdev_tsc - fk.arrived < fk.delay_ns)
 		return;
 	unsigned todo = 1 + (unsigned)rand() % sd.nheld;
 	while (todo-- && sd.nheld) {
@@ -383,6 +388,7 @@ void wait_for_interrupt(bool (*pending)(void *ctx), void *ctx)
 
 void simdev_pause(void)
 {
+	fk.pauses++;
 	simdev_tsc += 1000;
 	fake_run();
 }
@@ -738,6 +744,36 @@ static int t_wait_modes(void)
 	return 0;
 }
 
+/* HYBRID follows the device: spins through fast completions, sleeps at once on slow ones. */
+static int t_hybrid_adapts(void)
+{
+	struct blk_dev *bd;
+	HT_CHECK(setup((struct fake_opts){0}, &bd) == 0, "attach");
+	uint8_t *buf = buffer(4096);
+	bd->wait_mode = BLK_WAIT_HYBRID;
+	static const uint64_t delays[] = {10000, 1000000, 10000};
+	for (int phase = 0; phase < 3; phase++) {
+		fk.delay_ns = delays[phase];
+		for (int i = 0; i < 100; i++)
+			HT_CHECK(blk_write(bd, (uint64_t)i * 8, buf, 4096) == 0, "write %d", i);
+		unsigned irq0 = fk.interrupts;
+		uint64_t p0 = fk.pauses;
+		for (int i = 0; i < 50; i++)
+			HT_CHECK(blk_write(bd, (uint64_t)i * 8, buf, 4096) == 0, "write %d", i);
+		unsigned irqs = fk.interrupts - irq0;
+		uint64_t spun_us = (fk.pauses - p0) / 50; /* one pause is 1 us on the fake clock */
+		if (fk.delay_ns < 100000) /* fast: caught by spinning, hardly an interrupt */
+			HT_CHECK(irqs <= 5 && spun_us >= 10, "phase %d (10 us device): %u interrupts, %llu us spun per write",
+				 phase, irqs, (unsigned long long)spun_us);
+		else /* slow: sleep after the minimum spin, woken by the interrupt */
+			HT_CHECK(irqs >= 45 && spun_us <= 10, "phase %d (1 ms device): %u interrupts, %llu us spun per write",
+				 phase, irqs, (unsigned long long)spun_us);
+	}
+	HT_CHECK(!fk.err[0], "device: %s", fk.err);
+	free(buf);
+	return 0;
+}
+
 static int t_read_only(void)
 {
 	struct blk_dev *bd;
@@ -839,6 +875,7 @@ static const struct {
 	{"vblk_watchdog_starved", t_watchdog_starved},
 	{"vblk_poll", t_poll},
 	{"vblk_wait_modes", t_wait_modes},
+	{"vblk_hybrid_adapts", t_hybrid_adapts},
 	{"vblk_read_only", t_read_only},
 	{"vblk_4k_blocks", t_4k_blocks},
 	{"vblk_flush", t_flush},

@@ -148,8 +148,17 @@ CASES = [
         expect=[r"^pci: 01:00\.0 1af4:1042 ", r"^vda: virtio-blk at 01:00\.0,"]),
     blk("blk-modern-only", raw_disks=True, qemu=device("disable-legacy=on"),
         expect=[r"^pci: 00:0[0-9a-f]\.0 1af4:1042 "]),
-    # MQ offered but not negotiated: one queue; and completions from an iothread.
-    blk("blk-mq-offered", raw_disks=True, qemu=device("num-queues=4")),
+    # Multiqueue: four request queues, each with its MSI-X vector, all used (round-robin
+    # per batch); on INTx (one shared line, the ISR says "queue": every queue is drained);
+    # blk.queues=1 keeps one.
+    blk("blk-mq", raw_disks=True, qemu=device("num-queues=4"),
+        expect=[r"^vda: .*, msix, .*, 4 queues, features .*\bMQ\b",
+                r"^blk: vda requests per queue so far: [1-9]\d* [1-9]\d* [1-9]\d* [1-9]\d*$"]),
+    blk("blk-mq-intx", raw_disks=True, qemu=device("num-queues=4,vectors=0"),
+        expect=[r"^vda: .*, intx, .*, 4 queues,",
+                r"^blk: vda requests per queue so far: [1-9]\d* [1-9]\d* [1-9]\d* [1-9]\d*$"]),
+    blk("blk-mq-one", cmdline="test=blk blk.queues=1", raw_disks=True, qemu=device("num-queues=4"),
+        expect=[r"^vda: .*, 1 queue, features .*\bMQ\b"], reject=NO_BREAKAGE + [r"per queue"]),
     # Packed rings offered: taken; refused with virtio.packed=0 (split rings, for comparison).
     blk("blk-packed", raw_disks=True, qemu=device("packed=on,disable-legacy=on"),
         expect=[r"^vda: .*features .*RING_PACKED"]),

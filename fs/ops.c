@@ -420,7 +420,10 @@ int64_t qfs_write(struct qfs_file *f, uint64_t off, const void *buf, size_t n)
 			err = -ENOSPC;
 			break;
 		}
-		err = qfs_file_rw_block(fs, ip, bno, true, &b);
+		if (chunk == QFS_BLOCK_SIZE) /* all of it is replaced: no need to read it */
+			err = bno < QFS_MAX_FILE_BLOCKS ? qfs_buf_get(fs, ip, (uint32_t)bno, 0, &b) : -EFBIG;
+		else
+			err = qfs_file_rw_block(fs, ip, bno, true, &b);
 		if (err)
 			break;
 		memcpy(b->data + in, (const uint8_t *)buf + done, chunk);

@@ -81,6 +81,7 @@ struct qfs {
 	uint32_t log_addr, prev_crc, cur_seg, next_seg;
 	uint32_t segs_since_cp;
 	bool cp_needed;            /* the log moved since the last checkpoint */
+	bool uncommitted;          /* the log moved since the last durable commit */
 	struct qfs_pseg pseg[QFS_NPSEG];
 	int fill;                  /* pseg being filled, -1: none */
 	uint32_t max_req;

@@ -195,7 +195,7 @@ int qfs_log_append(struct qfs *fs, uint32_t ino, uint32_t key, const void *data,
 	}
 	struct qfs_pseg *p = &fs->pseg[fs->fill];
 	struct qfs_disk_sum *s = (struct qfs_disk_sum *)p->buf;
-	fs->cp_needed = true;
+	fs->cp_needed = fs->uncommitted = true;
 	s->e[p->nblocks - 1].ino = ino;
 	s->e[p->nblocks - 1].key = key;
 	memcpy(p->buf + (size_t)p->nblocks * QFS_BLOCK_SIZE, data, QFS_BLOCK_SIZE);
@@ -310,6 +310,8 @@ int qfs_commit(struct qfs *fs, bool flush)
 		return -EROFS;
 	if (fs->err)
 		return fs->err;
+	if (!fs->ndirty && !fs->ndirty_inodes && !fs->uncommitted)
+		return 0; /* the last commit holds everything already */
 	int err = qfs_write_dirty(fs, false);
 	if (!err)
 		err = qfs_log_seal(fs, QFS_SUM_COMMIT);
@@ -318,6 +320,7 @@ int qfs_commit(struct qfs *fs, bool flush)
 		if (!err)
 			err = qfs_dev_flush(fs);
 		fs->commits++;
+		fs->uncommitted = err != 0;
 	}
 	if (err && !fs->err)
 		fs->err = err;
@@ -394,7 +397,7 @@ int qfs_checkpoint(struct qfs *fs)
 	fs->checkpoints++;
 	fs->commits++;
 	fs->segs_since_cp = 0;
-	fs->cp_needed = false;
+	fs->cp_needed = fs->uncommitted = false;
 	qfs_cp_release(fs);
 	return 0;
 }

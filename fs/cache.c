@@ -337,6 +337,20 @@ void qfs_iput(struct qfs *fs, struct qfs_inode *ip)
 		qfs_inode_forget(fs, ip);
 }
 
+/* After a commit: forget clean, unused inodes (and their clean buffers)
+ * beyond the cache size, so creating many files does not grow memory. */
+void qfs_inode_trim(struct qfs *fs)
+{
+	for (uint32_t h = 0; h < QFS_IHASH && fs->ninodes_cached > fs->cache_blocks / 2; h++) {
+		for (struct qfs_inode *ip = fs->ihash[h], *next; ip; ip = next) {
+			next = ip->hnext;
+			if (ip->refs || ip->dirty || ip->ndirty || ip->ino == QFS_ROOT_INO)
+				continue;
+			qfs_inode_forget(fs, ip);
+		}
+	}
+}
+
 void qfs_inode_dirty(struct qfs *fs, struct qfs_inode *ip)
 {
 	ip->d->version++;

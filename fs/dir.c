@@ -36,9 +36,12 @@ static int dir_block(struct qfs *fs, struct qfs_inode *dp, uint64_t bno, bool wr
 	int err = qfs_file_rw_block(fs, dp, bno, write, &b);
 	if (err)
 		return err;
-	err = qfs_dir_check_block(b->data);
-	if (err)
-		return err;
+	if (!b->checked) { /* once per read from disk: our own changes keep it valid */
+		err = qfs_dir_check_block(b->data);
+		if (err)
+			return err;
+		b->checked = true;
+	}
 	if (write)
 		qfs_buf_dirty(fs, b);
 	*out = b->data;

@@ -37,6 +37,7 @@ struct qfs_buf {
 	struct qfs_inode *ip;
 	uint32_t key;
 	bool dirty;
+	bool checked;                      /* directory block validated since read */
 	uint8_t *data;                     /* QFS_BLOCK_SIZE, 512-aligned */
 };
 
@@ -132,6 +133,7 @@ int qfs_inode_read_disk(struct qfs *fs, uint32_t ino, uint32_t addr, struct qfs_
 int qfs_iget(struct qfs *fs, uint32_t ino, struct qfs_inode **out);
 void qfs_iput(struct qfs *fs, struct qfs_inode *ip);
 void qfs_inode_dirty(struct qfs *fs, struct qfs_inode *ip);
+void qfs_inode_trim(struct qfs *fs);
 int qfs_ialloc(struct qfs *fs, uint32_t mode, struct qfs_inode **out);
 void qfs_inode_forget(struct qfs *fs, struct qfs_inode *ip);
 uint32_t qfs_imap_get(struct qfs *fs, uint32_t ino);

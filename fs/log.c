@@ -326,6 +326,8 @@ int qfs_commit(struct qfs *fs, bool flush)
 		fs->err = err;
 	if (!err && flush && fs->segs_since_cp >= fs->sb.cp_interval)
 		err = qfs_checkpoint(fs);
+	if (!err)
+		qfs_inode_trim(fs);
 	return err;
 }
 

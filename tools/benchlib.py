@@ -654,23 +654,35 @@ def make_run_default(by_cfg, configs):
     return L
 
 
+BACKEND_COLOURS = {"writeback/threads": "#7b3294", "none/native": "#0571b0", "none/io_uring": "#4dac26",
+                   "null-co": "#e66101"}
+
+
+def _line_style(r):
+    """Colour by backend; point and dash by iothread and event_idx, so families read at a glance."""
+    colour = BACKEND_COLOURS.get(_backend(r), "#404040")
+    variant = (r["iothread"] == "on") * 2 + (r["event_idx"] == "off")
+    return "lc rgb '%s' pt %d dt %d" % (colour, (7, 5, 9, 13)[variant], (1, 2, 4, 5)[variant])
+
+
 def write_plot(path, rows, gnuplot="gnuplot"):
-    """IOPS against queue depth, one line per configuration, one panel per (op, bs, mode).
-    Returns None, or why the plot could not be made."""
+    """IOPS against queue depth, one line per configuration, one panel per (op, bs, mode),
+    one legend for all. Returns None, or why the plot could not be made."""
     pts = group_points(rows)
     if not pts:
         return "no figures to plot"
     panels = list(pts.items())
-    order = list(dict.fromkeys(r["config"] for r in rows if r.get("config")))  # same style everywhere
     cols = 1 if len(panels) == 1 else 2
     nrows = (len(panels) + cols - 1) // cols
     S = ["set terminal svg size %d,%d dynamic noenhanced font 'sans,11' background rgb 'white'"
-         % (820 * cols, 480 * nrows),
+         % (560 * cols + 360, 420 * nrows),
          "set output %s" % _gq(path),
-         "set multiplot layout %d,%d" % (nrows, cols) if len(panels) > 1 else "",
-         "set logscale x 2", "set logscale y 10", "set grid", "set key outside right top spacing 0.9 font ',9'",
-         "set xlabel 'queue depth'", "set ylabel 'IOPS (median)'", "set format y '%.0s%c'",
-         "set style data linespoints"]
+         # The panels leave the right-hand strip to the one legend.
+         "set multiplot layout %d,%d margins screen 0.08, screen %.3f, screen %.3f, screen %.3f "
+         "spacing screen 0.09, screen %.3f" % (nrows, cols, 1 - 360.0 / (560 * cols + 360),
+                                               0.2 / nrows, 1 - 0.14 / nrows, 0.25 / nrows),
+         "set logscale x 2", "set logscale y 10", "set grid",
+         "set xlabel 'queue depth'", "set ylabel 'IOPS (median, bars min-max)'", "set format y '%.0s%c'"]
     for i, ((op, bs, mode), by_cfg) in enumerate(panels):
         plots = []
         for j, (cfg, by_qd) in enumerate(by_cfg.items()):
@@ -683,19 +695,19 @@ def write_plot(path, rows, gnuplot="gnuplot"):
                 if m and m > 0:
                     S.append("%d %g %g %g" % (q, m, max(lo, 1e-3), hi))
             S.append("EOD")
-            i_cfg = order.index(cfg)
-            plots.append("%s using 1:2:3:4 with yerrorlines lt %d pt %d dt %d lw 1.5 title %s" % (
-                name, i_cfg % 8 + 1, i_cfg % 13 + 1, i_cfg // 8 + 1, _gq(cfg)))
+            style = _line_style(next(iter(by_qd.values()))[0])
+            plots.append("%s using 1:2:3:4 with yerrorlines %s lw 1.5 title %s" % (name, style, _gq(cfg)))
         xs = sorted({q for by_qd in by_cfg.values() for q in by_qd})
+        S.append("set key at screen 0.99, screen %.3f right top font ',10' spacing 1.1" % (1 - 0.14 / nrows)
+                 if i == 0 else "unset key")
         S.append("set xtics (%s)" % ", ".join("'%d' %d" % (q, q) for q in xs))
         S.append("set xrange [%g:%g]" % (xs[0] / 1.3, xs[-1] * 1.3))
         S.append("set title %s" % _gq("%s %s, %s mode" % (op, _bs(bs), mode)))
         S.append("plot " + ", ".join(plots))
-    if len(panels) > 1:
-        S.append("unset multiplot")
+    S.append("unset multiplot")
     script = path[:-4] + ".gp" if path.endswith(".svg") else path + ".gp"
     with open(script, "w") as f:
-        f.write("\n".join(s for s in S if s) + "\n")
+        f.write("\n".join(S) + "\n")
     try:
         r = subprocess.run([gnuplot, script], capture_output=True, text=True, timeout=60)
     except (OSError, subprocess.SubprocessError) as e:

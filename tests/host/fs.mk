@@ -38,3 +38,13 @@ $(BUILD)/fuzz/fuzz_fs: $(QFS_FUZZ_SRCS) $(wildcard fs/*.h tests/host/*.h)
 fuzz: $(BUILD)/fuzz/fuzz_fs
 	$(BUILD)/fuzz/fuzz_fs -max_total_time=$(FUZZ_SECS) -timeout=10 -rss_limit_mb=4096 \
 		-artifact_prefix=$(BUILD)/fuzz/ $(BUILD)/fuzz/corpus
+
+# Segment size by measurement: not a test, prints a table.
+QFS_TOOL_TEST_OBJS := $(patsubst %.c,$(BUILD)/tool/%.o,$(QFS_SRCS) tests/host/blkdev_ram.c \
+	tests/host/blkdev_crash.c tests/host/blkdev_file.c tests/host/fs_testlib.c)
+$(BUILD)/host/fs_segsize: $(BUILD)/tool/tests/host/fs_segsize.o $(QFS_TOOL_TEST_OBJS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(HOSTCC) -o $@ $^
+.PHONY: fs-segsize
+fs-segsize: $(BUILD)/host/fs_segsize
+	$(BUILD)/host/fs_segsize

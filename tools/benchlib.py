@@ -32,20 +32,23 @@ AGREE_TOLERANCE = 0.02  # guest and QEMU counts further apart than this are flag
 def parse_bench(line):
     """One console line -> dict of its key=value words (strings), or None if no BENCH line.
 
-    "BENCH name=X FAIL reason" gives {"name": "X", "fail": "reason"}.
+    "BENCH name=X FAIL reason" gives {"name": "X", "fail": "reason"}. A word that is not
+    key=value continues the previous value ("first_error=device failure").
     """
     line = line.strip()
     if not line.startswith("BENCH "):
         return None
-    rec, rest = {}, []
-    for word in line.split()[1:]:
-        if "=" in word and not rest:
-            k, v = word.split("=", 1)
-            rec[k] = v
-        else:
-            rest.append(word)
-    if rest:
-        rec["fail"] = " ".join(rest[1:] if rest[0] == "FAIL" else rest)
+    rec, last = {}, None
+    words = line.split()[1:]
+    for i, word in enumerate(words):
+        k, eq, v = word.partition("=")
+        if word == "FAIL" and list(rec) == ["name"]:
+            rec["fail"] = " ".join(words[i + 1:])
+            break
+        if eq and k.replace("_", "").isalnum():
+            rec[k], last = v, k
+        elif last:
+            rec[last] += " " + word
     return rec
 
 

@@ -121,8 +121,8 @@ def check_bench(rec, want=None):
     if probs:
         return probs
     n = {k: number(rec, k) for k in NUMERIC}
-    if n["errors"] > 0:
-        probs.append("errors=%d (%s)" % (n["errors"], rec.get("first_error", "?")))
+    if n["errors"] > 0:  # the rest would only restate it
+        return ["errors=%d (%s)" % (n["errors"], rec.get("first_error", "?"))]
     if n["ios"] <= 0 or n["iops"] <= 0 or n["secs"] <= 0:
         probs.append("nothing measured: ios=%s secs=%s iops=%s" % (rec["ios"], rec["secs"], rec["iops"]))
         return probs

@@ -496,7 +496,12 @@ static void vblk_timer_irq(void *ctx)
  */
 static const char *vblk_watchdog(struct vblk *vb, uint64_t now)
 {
-	if (now - vb->progress_tsc > vb->timeout_tsc)
+	/*
+	 * An interrupt between the caller's rdtsc and here may have completed and
+	 * resubmitted requests: stamps newer than `now` are not late (and their
+	 * unsigned difference would wrap into a huge age).
+	 */
+	if (vb->progress_tsc < now && now - vb->progress_tsc > vb->timeout_tsc)
 		return "watchdog: the device stopped answering";
 	if (now < vb->scan_at)
 		return NULL;
@@ -504,7 +509,7 @@ static const char *vblk_watchdog(struct vblk *vb, uint64_t now)
 	for (unsigned k = 0; k < vb->nq; k++) {
 		const struct vblk_queue *q = &vb->q[k];
 		for (uint32_t i = 0; i < q->vq.size; i++)
-			if (q->tok[i].req && now - q->tok[i].tsc > vb->timeout_tsc)
+			if (q->tok[i].req && q->tok[i].tsc < now && now - q->tok[i].tsc > vb->timeout_tsc)
 				return "watchdog: a request has been on the ring too long";
 	}
 	return NULL;

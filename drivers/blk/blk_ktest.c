@@ -18,7 +18,9 @@
  *   blk_eio       with an error-injecting backend: failed writes come back
  *                 as -EIO, the others succeed, the device stays usable
  *   blk_watchdog  a device that stops answering is declared dead, nothing hangs
- *   blk_resize    the host grows the disk: the config interrupt updates capacity
+ *   blk_resize    the host grows or shrinks the disk: the config interrupt
+ *                 updates capacity; I/O past the old end works (grown) or
+ *                 fails cleanly past the new end (shrunk)
  *   blk_needs_reset  an unmappable buffer: QEMU sets DEVICE_NEEDS_RESET, the
  *                 request fails with -ENODEV
  *   blk           blk_id, blk_range, blk_queue, blk_big, blk_zeroes, then
@@ -173,9 +175,22 @@ static int blkt_pattern_run(struct blk_dev *bd, uint32_t pass, bool write, char 
 		bool any_done = false;
 		for (unsigned i = 0; i < BLKT_QD; i++)
 			any_done |= r->io[i].busy && r->io[i].done;
-		if (!any_done && bd->ops->wait(bd) && !bd->inflight)
-			break;
+		/*
+		 * wait() fails when nothing is outstanding: every callback has run,
+		 * perhaps from an interrupt after any_done was computed. Reap at the
+		 * top; only a busy io whose done() never came is a failure.
+		 */
+		if (!any_done && bd->ops->wait(bd) && !bd->inflight) {
+			for (unsigned i = 0; i < BLKT_QD; i++)
+				if (r->io[i].busy && !r->io[i].done)
+					blkt_fail(r, -ENODEV, "request at sector %llu: no completion (%lld)",
+						  r->io[i].req.sector, (uint64_t)(int64_t)-ENODEV);
+			if (r->what[0])
+				break;
+		}
 	}
+	if (more && !r->what[0])
+		blkt_fail(r, -EIO, "pass ended at sector %llu of %llu", r->pos, bd->capacity);
 	uint64_t ms = (time_ns() - t0) / 1000000;
 	printf("blk: %s %s pass %u: %llu requests, %llu MiB in %llu ms, %llu interrupts, %llu notifications\n",
 	       bd->name, write ? "wrote" : "verified", pass, (unsigned long long)r->ios,
@@ -609,25 +624,86 @@ KTEST_DEFINE(blk_watchdog, "blk_watchdog", true)
 	return 0;
 }
 
+static volatile bool blkt_raw_done;
+
+static void blkt_raw_done_fn(struct blk_req *req)
+{
+	blkt_raw_done = true;
+}
+
 /*
- * Run while the host grows the disk (QMP block_resize): the configuration
- * change interrupt must update the capacity, and the new blocks must work.
+ * Past blk_check(), straight to the driver: what a request racing a shrink
+ * looks like to the device. Returns the request's status (or a submit error).
+ */
+static int blkt_submit_raw(struct blk_dev *bd, struct blk_req *req)
+{
+	blkt_raw_done = false;
+	req->done = blkt_raw_done_fn;
+	req->status = 0;
+	int err = bd->ops->submit(bd, req);
+	if (err)
+		return err;
+	bd->ops->kick(bd);
+	while (!blkt_raw_done)
+		if (bd->ops->wait(bd) && !blkt_raw_done)
+			return -ENODEV;
+	return req->status;
+}
+
+/*
+ * Run while the host resizes the disk (QMP block_resize): the configuration
+ * change interrupt must update the capacity. Grown: the new last block can
+ * be written and read back. Shrunk: I/O beyond the new end is refused before
+ * the device sees it (-ERANGE), and a request that reaches the device anyway
+ * fails with -EIO without breaking it; the new last block still works.
  */
 KTEST_DEFINE(blk_resize, "blk_resize", true)
 {
-	struct blk_dev *bd = blkt_first(false, reason, reason_len);
+	struct blk_dev *bd = blkt_first(true, reason, reason_len);
 	if (!bd)
 		return -1;
 	uint64_t old = bd->capacity, t0 = time_ns();
+	uint32_t spb = bd->lbs / BLK_SECTOR_SIZE;
 	printf("blk: %s waiting up to 60 s for a capacity change (now %llu sectors)\n", bd->name,
 	       (unsigned long long)old);
 	while (bd->capacity == old && time_ns() - t0 < 60000000000ull)
 		udelay(10000);
-	if (bd->capacity == old)
+	uint64_t cap = bd->capacity;
+	if (cap == old)
 		KTEST_FAIL("%s: capacity still %llu sectors after 60 s", bd->name, (unsigned long long)old);
-	int err = blk_read(bd, bd->capacity - bd->lbs / BLK_SECTOR_SIZE, blkt_mem, bd->lbs);
+	uint8_t *w = blkt_mem, *r = blkt_mem + BLKT_MAX_IO;
+	for (uint32_t s = 0; s < spb; s++)
+		blkpat_fill(w + (size_t)s * BLK_SECTOR_SIZE, cap - spb + s, 7);
+	int err = blk_write(bd, cap - spb, w, bd->lbs);
+	if (!err)
+		err = blk_read(bd, cap - spb, r, bd->lbs);
 	if (err)
-		KTEST_FAIL("%s: reading the new last block: %s", bd->name, blk_strerror(err));
+		KTEST_FAIL("%s: the new last block: %s", bd->name, blk_strerror(err));
+	for (size_t i = 0; i < bd->lbs; i++)
+		if (r[i] != w[i])
+			KTEST_FAIL("%s: the new last block read back different", bd->name);
+	if (cap > old) {
+		printf("blk: %s grew: blocks past the old end written and read back\n", bd->name);
+		return 0;
+	}
+	err = blk_read(bd, old - spb, r, bd->lbs);
+	if (err != -ERANGE)
+		KTEST_FAIL("%s: read past the new end gave %d, not -ERANGE", bd->name, err);
+	struct blk_req req;
+	blk_req_init(&req, BLK_OP_WRITE, cap, w, bd->lbs, NULL, NULL);
+	err = blkt_submit_raw(bd, &req);
+	if (err != -EIO || bd->broken)
+		KTEST_FAIL("%s: a write past the new end at the device gave %d (broken %d), not -EIO",
+			   bd->name, err, bd->broken);
+	blk_req_init(&req, BLK_OP_READ, old - spb, r, bd->lbs, NULL, NULL);
+	err = blkt_submit_raw(bd, &req);
+	if (err != -EIO || bd->broken)
+		KTEST_FAIL("%s: a read past the new end at the device gave %d (broken %d), not -EIO",
+			   bd->name, err, bd->broken);
+	if ((err = blk_read(bd, 0, r, bd->lbs)))
+		KTEST_FAIL("%s: reading block 0 after the shrink: %s", bd->name, blk_strerror(err));
+	printf("blk: %s shrank: past the new end refused (-ERANGE) and failed at the device (-EIO)\n",
+	       bd->name);
 	return 0;
 }
 

@@ -104,9 +104,27 @@ def resize_later(path, node="d0", size=96 << 20, delay=5.0):
     threading.Thread(target=run, daemon=True).start()
 
 
-def resize_check(ctx):
+def resize_check(ctx, want=96 << 20):
     size = os.path.getsize(ctx.disks[0])
-    return (size == 96 << 20), "image is %d bytes after block_resize" % size
+    return (size == want), "image is %d bytes after block_resize" % size
+
+
+def resize_case(name, size_mib, qemu_opts=""):
+    """blk_resize while QMP resizes the 64 MiB disk to size_mib (grow or shrink)."""
+    grow = size_mib > 64
+    sectors = size_mib << 11
+    return dict(
+        name=name, cmdline="test=blk_resize", raw_disks=True,
+        disks=[dict(size="64M", prepare=lambda p: resize_later(p, size=size_mib << 20))],
+        qemu=["-qmp", "unix:{tmp}/qmp.sock,server=on,wait=off",
+              "-blockdev", "driver=file,filename={disk0},node-name=f0",
+              "-blockdev", "driver=raw,file=f0,node-name=d0",
+              "-device", "virtio-blk-pci,drive=d0" + ("," + qemu_opts if qemu_opts else "")],
+        expect=[r"^vda: .* 131072 sectors \(64 MiB\)",
+                r"^vda: capacity changed from 131072 to %d sectors \(%d MiB\)$" % (sectors, size_mib),
+                r"^blk: vda grew: " if grow else r"^blk: vda shrank: ",
+                r"^TEST blk_resize PASS$", r"^quill: exit 0$"],
+        reject=NO_BREAKAGE, check=lambda ctx: resize_check(ctx, size_mib << 20), timeout=120)
 
 
 CASES = [
@@ -230,17 +248,12 @@ CASES = [
          expect=[r"^blk: vda 256 writes: [1-9]\d* ok, [1-9]\d* I/O errors, 0 other$",
                  r"^TEST blk_eio PASS$", r"^quill: exit 0$"],
          reject=NO_BREAKAGE, timeout=120),
-    # The host grows the disk while the guest runs: a configuration-change interrupt.
-    dict(name="blk-resize", cmdline="test=blk_resize", raw_disks=True,
-         disks=[dict(size="64M", prepare=resize_later)],
-         qemu=["-qmp", "unix:{tmp}/qmp.sock,server=on,wait=off",
-               "-blockdev", "driver=file,filename={disk0},node-name=f0",
-               "-blockdev", "driver=raw,file=f0,node-name=d0",
-               "-device", "virtio-blk-pci,drive=d0"],
-         expect=[r"^vda: .* 131072 sectors \(64 MiB\)",
-                 r"^vda: capacity changed from 131072 to 196608 sectors \(96 MiB\)$",
-                 r"^TEST blk_resize PASS$", r"^quill: exit 0$"],
-         reject=NO_BREAKAGE, check=resize_check, timeout=120),
+    # The host grows, then shrinks, the disk while the guest runs: a configuration-change
+    # interrupt; I/O past the old end works, past a new (smaller) end fails cleanly.
+    resize_case("blk-resize", 96),
+    resize_case("blk-resize-shrink", 32),
+    resize_case("blk-resize-packed", 96, "packed=on"),
+    resize_case("blk-resize-shrink-packed", 32, "packed=on"),
     # QEMU cannot map a buffer outside RAM: DEVICE_NEEDS_RESET and a config interrupt.
     dict(name="blk-needs-reset", cmdline="test=blk_needs_reset blk.timeout_ms=20000",
          disks=[dict(size="16M")],

@@ -178,14 +178,19 @@ static void psim_write_used(struct psim *d, uint16_t id, uint32_t len, bool wrap
 	d->used_pos = (uint16_t)p;
 }
 
-void psim_complete(struct psim *d, unsigned i, uint32_t len)
+void psim_complete_raw(struct psim *d, unsigned i, uint32_t len)
 {
-	struct psim_chain c = d->held[i];
-	psim_fill(&c, len);
+	uint16_t id = d->held[i].id, ndesc = d->held[i].ndesc;
 	/* Keep held[] in ring order (in-order tests complete held[0]). */
 	memmove(&d->held[i], &d->held[i + 1], (d->nheld - i - 1) * sizeof(d->held[0]));
 	d->nheld--;
-	psim_write_used(d, c.id, len, d->used_wrap, c.ndesc);
+	psim_write_used(d, id, len, d->used_wrap, ndesc);
+}
+
+void psim_complete(struct psim *d, unsigned i, uint32_t len)
+{
+	psim_fill(&d->held[i], len);
+	psim_complete_raw(d, i, len);
 }
 
 void psim_complete_batch(struct psim *d, unsigned n, uint32_t len)

@@ -55,6 +55,8 @@ bool psim_take(struct psim *d);
 unsigned psim_take_all(struct psim *d);
 /* Complete held[i] writing len bytes of 0xa5 into its writable buffers; removes it. */
 void psim_complete(struct psim *d, unsigned i, uint32_t len);
+/* Complete held[i] with len without touching its buffers (the caller filled them). */
+void psim_complete_raw(struct psim *d, unsigned i, uint32_t len);
 /* In-order batch: one used descriptor naming held[n-1] completes held[0..n-1] (2.8.20). */
 void psim_complete_batch(struct psim *d, unsigned n, uint32_t len);
 /* Hostile: a used descriptor with any id, len and wrap bit at the next used position; skip positions after. */

@@ -20,6 +20,7 @@
 #include "drivers/blk/blk.h"
 #include "drivers/blk/virtio_blk.h"
 #include "drivers/virtio/virtio.h"
+#include "tests/host/simdev_packed.h"
 #include "tests/host/simdev_virtq.h"
 
 
@@ -137,7 +138,68 @@ struct fake {
 };
 
 static struct fake fk;
-static struct simdev sd;
+static struct simdev sd;   /* the device side of a split ring ... */
+static struct psim psd;    /* ... or of a packed one (the driver chose: vq->packed) */
+static bool fake_packed;   /* setup() offers VIRTIO_F_RING_PACKED */
+
+/* ---- the simulated device's ring, split or packed ---- */
+
+static bool dev_packed(void)
+{
+	return fk.vq && fk.vq->packed;
+}
+
+static unsigned dev_nheld(void)
+{
+	return dev_packed() ? psd.nheld : sd.nheld;
+}
+
+static const char *dev_error(void)
+{
+	return dev_packed() ? psd.error : sd.error;
+}
+
+static void dev_take_all(void)
+{
+	if (dev_packed())
+		psim_take_all(&psd);
+	else
+		simdev_take_all(&sd);
+}
+
+/* The buffers of held chain i in order (at most max); returns how many. */
+static unsigned dev_bufs(unsigned i, struct simdev_buf *out, unsigned max)
+{
+	if (!dev_packed())
+		return simdev_bufs(&sd, i, out, max);
+	const struct psim_chain *c = &psd.held[i];
+	unsigned n = c->nbufs < max ? c->nbufs : max;
+	for (unsigned k = 0; k < n && k < PSIM_MAX_BUFS; k++)
+		out[k] = (struct simdev_buf){(void *)(uintptr_t)c->buf[k].addr, c->buf[k].len,
+					     c->buf[k].writable};
+	return n;
+}
+
+static void dev_complete_raw(unsigned i, uint32_t len)
+{
+	if (dev_packed())
+		psim_complete_raw(&psd, i, len);
+	else
+		simdev_complete_raw(&sd, i, len);
+}
+
+static void dev_push_bad_id(void)
+{
+	if (dev_packed())
+		psim_push_raw(&psd, 9999, 1, psd.used_wrap, 1);
+	else
+		simdev_push_raw(&sd, 9999, 1, 1);
+}
+
+static bool dev_should_interrupt(void)
+{
+	return dev_packed() ? psim_should_interrupt(&psd) : simdev_should_interrupt(&sd);
+}
 
 static struct fake *fake(struct virtio_dev *vd)
 {
@@ -196,7 +258,10 @@ static uint16_t f_queue_max(struct virtio_dev *vd, unsigned q)
 static int f_queue_setup(struct virtio_dev *vd, unsigned q, struct virtq *vq)
 {
 	fake(vd)->vq = vq;
-	simdev_attach(&sd, vq);
+	if (vq->packed)
+		psim_attach(&psd, vq);
+	else
+		simdev_attach(&sd, vq);
 	return 0;
 }
 
@@ -244,7 +309,7 @@ static bool has(uint64_t features, unsigned bit)
 static uint32_t fake_execute(unsigned i, uint8_t **statusp)
 {
 	struct simdev_buf b[300];
-	unsigned n = simdev_bufs(&sd, i, b, 300);
+	unsigned n = dev_bufs(i, b, 300);
 	uint32_t lbs = has(fk.accepted, VIRTIO_BLK_F_BLK_SIZE) ? fk.cfg.blk_size : 512;
 	if (n < 2 || b[0].writable || b[0].len != sizeof(struct virtio_blk_req_hdr) ||
 	    !b[n - 1].writable || b[n - 1].len != 1) {
@@ -336,41 +401,41 @@ static void fake_run(void)
 {
 	if (!fk.vq || (fk.status & VIRTIO_STATUS_DEVICE_NEEDS_RESET))
 		return;
-	unsigned before = sd.nheld;
-	simdev_take_all(&sd);
+	unsigned before = dev_nheld();
+	dev_take_all();
 	/* The order requests reach the device in (held[] keeps arrival order at its end). */
-	for (unsigned i = before; i < sd.nheld && fk.norder < 4096; i++) {
+	for (unsigned i = before; i < dev_nheld() && fk.norder < 4096; i++) {
 		struct simdev_buf b[2];
-		if (simdev_bufs(&sd, i, b, 2) == 2 && !b[0].writable &&
+		if (dev_bufs(i, b, 2) == 2 && !b[0].writable &&
 		    b[0].len == sizeof(struct virtio_blk_req_hdr))
 			fk.order[fk.norder++] = ((struct virtio_blk_req_hdr *)b[0].p)->sector;
 	}
-	if (sd.error[0] && !fk.err[0])
-		snprintf(fk.err, sizeof(fk.err), "ring: %s", sd.error);
-	if (before == 0 && sd.nheld)
+	if (dev_error()[0] && !fk.err[0])
+		snprintf(fk.err, sizeof(fk.err), "ring: %s", dev_error());
+	if (before == 0 && dev_nheld())
 		fk.arrived = simdev_tsc;
-	if (fk.mode == FAKE_HOLD || !sd.nheld || simdev_tsc - fk.arrived < fk.delay_ns)
+	if (fk.mode == FAKE_HOLD || !dev_nheld() || simdev_tsc - fk.arrived < fk.delay_ns)
 		return;
-	unsigned todo = 1 + (unsigned)rand() % sd.nheld;
-	while (todo-- && sd.nheld) {
-		unsigned i = (unsigned)rand() % sd.nheld;
+	unsigned todo = 1 + (unsigned)rand() % dev_nheld();
+	while (todo-- && dev_nheld()) {
+		unsigned i = (unsigned)rand() % dev_nheld();
 		if (fk.mode == FAKE_STARVE) { /* never the chain holding sector 0 */
 			struct simdev_buf b[1];
-			simdev_bufs(&sd, i, b, 1);
+			dev_bufs(i, b, 1);
 			if (((struct virtio_blk_req_hdr *)b[0].p)->sector == 0)
 				continue;
 		}
 		if (fk.mode == FAKE_BAD_ID) {
-			simdev_push_raw(&sd, 9999, 1, 1);
+			dev_push_bad_id();
 			break;
 		}
 		uint8_t *status;
 		uint32_t len = fake_execute(i, &status);
 		if (fk.mode == FAKE_BAD_STATUS && status)
 			*status = 7;
-		simdev_complete_raw(&sd, i, len);
+		dev_complete_raw(i, len);
 	}
-	if (simdev_should_interrupt(&sd) && fk.vd.intr_mode == VIRTIO_INTR_MSIX) {
+	if (dev_should_interrupt() && fk.vd.intr_mode == VIRTIO_INTR_MSIX) {
 		fk.interrupts++;
 		fk.qfn(fk.ctx, 0);
 	}
@@ -422,7 +487,7 @@ static int setup(struct fake_opts o, struct blk_dev **bd)
 	fk.vd.config_len = sizeof(fk.cfg);
 	fk.vd.legacy = o.legacy;
 	fk.vd.ring_flags = o.legacy ? VIRTQ_LEGACY : 0;
-	fk.offered = o.features ? o.features : ALL_FEATURES;
+	fk.offered = (o.features ? o.features : ALL_FEATURES) | (fake_packed ? F(VIRTIO_F_RING_PACKED) : 0);
 	fk.qmax = o.qmax ? o.qmax : 64;
 	fk.disk_bytes = o.disk_bytes ? o.disk_bytes : (4u << 20);
 	fk.disk = calloc(1, fk.disk_bytes);
@@ -858,6 +923,31 @@ static int t_config_change(void)
 	return 0;
 }
 
+/* The same driver over a packed ring: offered, taken, and nothing above the ring changes. */
+static int t_packed_attach(void)
+{
+	struct blk_dev *bd;
+	HT_CHECK(setup((struct fake_opts){0}, &bd) == 0, "attach");
+	HT_CHECK(fk.vq && fk.vq->packed && has(fk.accepted, VIRTIO_F_RING_PACKED), "packed not taken");
+	return 0;
+}
+
+#define ON_PACKED(fn)                    \
+	static int fn##_packed(void)     \
+	{                                \
+		fake_packed = true;      \
+		return t_packed_attach() ? -1 : fn(); \
+	}
+ON_PACKED(t_split_indirect)
+ON_PACKED(t_split_direct)
+ON_PACKED(t_queue)
+ON_PACKED(t_status_errors)
+ON_PACKED(t_bad_status)
+ON_PACKED(t_bad_id)
+ON_PACKED(t_watchdog_starved)
+ON_PACKED(t_wait_modes)
+ON_PACKED(t_discard_zeroes)
+
 static const struct {
 	const char *name;
 	int (*fn)(void);
@@ -881,6 +971,15 @@ static const struct {
 	{"vblk_flush", t_flush},
 	{"vblk_discard_write_zeroes", t_discard_zeroes},
 	{"vblk_config_change", t_config_change},
+	{"vblk_packed_split_indirect", t_split_indirect_packed},
+	{"vblk_packed_split_direct", t_split_direct_packed},
+	{"vblk_packed_software_queue", t_queue_packed},
+	{"vblk_packed_status_errors", t_status_errors_packed},
+	{"vblk_packed_hostile_status", t_bad_status_packed},
+	{"vblk_packed_hostile_used_id", t_bad_id_packed},
+	{"vblk_packed_watchdog_starved", t_watchdog_starved_packed},
+	{"vblk_packed_wait_modes", t_wait_modes_packed},
+	{"vblk_packed_discard_write_zeroes", t_discard_zeroes_packed},
 };
 
 /* Drivers are never detached: each case leaves its device behind on purpose. */

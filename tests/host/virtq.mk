@@ -19,6 +19,7 @@ $(BUILD)/host/simdev/%.o: %.c
 	$(Q)$(HOSTCC) -Itests/host/simdev_shim $(HOST_CFLAGS) -c $< -o $@
 
 $(BUILD)/host/test_vblk: $(BUILD)/host/tests/host/test_vblk.o $(BUILD)/host/tests/host/simdev_virtq.o \
+		$(BUILD)/host/tests/host/simdev_packed.o \
 		$(BUILD)/host/drivers/virtio/virtq.o $(BUILD)/host/drivers/virtio/virtq_packed.o \
 		$(BUILD)/host/drivers/blk/blk.o $(VBLK_HOST_OBJS)
 	@mkdir -p $(dir $@)

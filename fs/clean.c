@@ -59,7 +59,7 @@ static long pick_victim(struct qfs *fs, const uint32_t *skip, int nskip)
 	uint32_t now = (uint32_t)fs->seq, sb = fs->sb.seg_blocks;
 	for (uint32_t s = 0; s < fs->sb.nsegs; s++) {
 		uint32_t live = fs->sut[s].live;
-		if (!live || live >= sb || s == fs->cur_seg || s == fs->next_seg)
+		if (!live || live >= sb || qfs_seg_in_log(fs, s))
 			continue;
 		int k = 0;
 		while (k < nskip && skip[k] != s)
@@ -134,7 +134,7 @@ static int clean_seg(struct qfs *fs, uint32_t v)
 static bool pending_segs(struct qfs *fs)
 {
 	for (uint32_t s = 0; s < fs->sb.nsegs; s++)
-		if (fs->seg_busy[s] && !fs->sut[s].live && s != fs->cur_seg && s != fs->next_seg)
+		if (fs->seg_busy[s] && !fs->sut[s].live && !qfs_seg_in_log(fs, s))
 			return true;
 	return false;
 }

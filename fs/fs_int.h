@@ -20,7 +20,7 @@
 #include "fs/fs.h"
 #include "fs/ondisk.h"
 
-#define QFS_NPSEG 4          /* psegs in flight at most */
+#define QFS_NPSEG 6          /* psegs being filled (one per head) or in flight */
 #define QFS_IHASH 1024
 #define QFS_MAX_REQ (128u * QFS_BLOCK_SIZE)
 #define QFS_ROUNDUP(x, a) (((x) + (a) - 1) / (a) * (a))
@@ -76,15 +76,19 @@ struct qfs {
 	struct qfs_disk_sut *sut;  /* [nsegs] */
 	uint8_t *seg_busy;         /* [nsegs] not reusable before a checkpoint */
 	uint32_t free_segs;
+	uint32_t alloc_hint;        /* where the segment search starts */
 	uint64_t live_blocks;
-	/* log */
+	/* log: one chain of psegs, two heads (QFS_NHEADS, ondisk.h) */
 	uint64_t seq;
-	uint32_t log_addr, prev_crc, cur_seg, next_seg;
+	uint32_t prev_crc;
+	struct qfs_head {
+		uint32_t addr, cur_seg, next_seg;
+		int fill;          /* pseg being filled, -1: none */
+	} head[QFS_NHEADS];
 	uint32_t segs_since_cp;
 	bool cp_needed;            /* the log moved since the last checkpoint */
 	bool uncommitted;          /* the log moved since the last durable commit */
 	struct qfs_pseg pseg[QFS_NPSEG];
-	int fill;                  /* pseg being filled, -1: none */
 	uint32_t max_req;
 	/* caches */
 	struct qfs_inode *ihash[QFS_IHASH];
@@ -98,7 +102,19 @@ struct qfs {
 	/* statistics */
 	uint64_t user_bytes, dev_bytes, cleaned_segs, checkpoints, commits, flushes;
 	bool cleaning;
+	bool mixed;                /* this commit is small: one head (qfs_head_of) */
 };
+
+/*
+ * Which head a block goes to: metadata is hot, it goes apart from data,
+ * except in small commits (an fsync of a few blocks), which stay one pseg:
+ * one write request per commit matters more there.
+ */
+#define QFS_MIX_BLOCKS 16
+static inline int qfs_head_of(const struct qfs *fs, uint32_t ino, uint32_t key)
+{
+	return fs->mixed || ino == 0 || key >= QFS_KEY_DCHILD0;
+}
 
 void *qfs_alloc_big(size_t bytes); /* 512-aligned, zeroed */
 void *qfs_alloc_block(void);      /* QFS_BLOCK_SIZE of the above */
@@ -118,6 +134,14 @@ static inline uint32_t qfs_seg_of(const struct qfs *fs, uint64_t a)
 static inline uint64_t qfs_seg_start(const struct qfs *fs, uint32_t s)
 {
 	return fs->sb.seg0 + (uint64_t)s * fs->sb.seg_blocks;
+}
+/* A segment a log head is filling or has chosen next. */
+static inline bool qfs_seg_in_log(const struct qfs *fs, uint32_t s)
+{
+	for (int h = 0; h < QFS_NHEADS; h++)
+		if (s == fs->head[h].cur_seg || s == fs->head[h].next_seg)
+			return true;
+	return false;
 }
 int qfs_cache_init(struct qfs *fs);
 void qfs_cache_free(struct qfs *fs);

@@ -17,7 +17,8 @@
 
 int qfs_log_init(struct qfs *fs)
 {
-	fs->fill = -1;
+	for (int h = 0; h < QFS_NHEADS; h++)
+		fs->head[h].fill = -1;
 	for (int i = 0; i < QFS_NPSEG; i++)
 		fs->pseg[i].fs = fs; /* buffers come with the first write */
 	return 0;
@@ -61,23 +62,36 @@ static bool any_busy(struct qfs *fs)
 	return false;
 }
 
-/* Wait until at least one pseg is idle (or, with all, every one). */
+static bool is_fill(struct qfs *fs, int i)
+{
+	for (int h = 0; h < QFS_NHEADS; h++)
+		if (fs->head[h].fill == i)
+			return true;
+	return false;
+}
+
+/* Wait until a pseg is free (neither in flight nor being filled), or with
+ * all, until nothing is in flight. Returns the free pseg's index, or -errno. */
 static int wait_psegs(struct qfs *fs, bool all)
 {
 	for (;;) {
-		int idle = 0;
+		int idle = 0, free = -1;
 		for (int i = 0; i < QFS_NPSEG; i++) {
 			struct qfs_pseg *p = &fs->pseg[i];
 			if (p->busy)
 				continue;
 			idle++;
+			if (free < 0 && !is_fill(fs, i))
+				free = i;
 			if (p->status) {
 				fs->err = p->status;
 				p->status = 0;
 			}
 		}
-		if (all ? idle == QFS_NPSEG : idle > 0)
+		if (fs->err)
 			return fs->err;
+		if (all ? idle == QFS_NPSEG : free >= 0)
+			return all ? 0 : free;
 		if (fs->dev->ops->wait(fs->dev) && any_busy(fs)) {
 			fs->err = -EIO;
 			return fs->err;
@@ -90,62 +104,60 @@ int qfs_log_wait_all(struct qfs *fs)
 	return wait_psegs(fs, true);
 }
 
-/* Blocks left in the log's current segment from addr on. */
-static uint32_t seg_left(struct qfs *fs, uint64_t addr)
+/* Blocks left in head h's current segment from addr on. */
+static uint32_t seg_left(struct qfs *fs, int h, uint64_t addr)
 {
-	return (uint32_t)(qfs_seg_start(fs, fs->cur_seg) + fs->sb.seg_blocks - addr);
+	return (uint32_t)(qfs_seg_start(fs, fs->head[h].cur_seg) + fs->sb.seg_blocks - addr);
 }
 
-static int pseg_start(struct qfs *fs)
+static int pseg_start(struct qfs *fs, int h)
 {
-	int err = wait_psegs(fs, false);
-	if (err)
-		return err;
-	if (seg_left(fs, fs->log_addr) < 2) {
+	struct qfs_head *hd = &fs->head[h];
+	int i = wait_psegs(fs, false);
+	if (i < 0)
+		return i;
+	if (seg_left(fs, h, hd->addr) < 2) {
 		uint32_t s;
-		err = qfs_seg_alloc(fs, &s);
+		int err = qfs_seg_alloc(fs, &s);
 		if (err)
 			return err;
-		fs->cur_seg = fs->next_seg;
-		fs->next_seg = s;
-		fs->log_addr = (uint32_t)qfs_seg_start(fs, fs->cur_seg);
+		hd->cur_seg = hd->next_seg;
+		hd->next_seg = s;
+		hd->addr = (uint32_t)qfs_seg_start(fs, hd->cur_seg);
 		fs->segs_since_cp++;
 	}
-	for (int i = 0; i < QFS_NPSEG; i++) {
-		struct qfs_pseg *p = &fs->pseg[i];
-		if (p->busy)
-			continue;
-		if (!p->buf)
-			p->buf = qfs_alloc_big((size_t)QFS_PSEG_MAX * QFS_BLOCK_SIZE);
-		if (!p->buf)
-			return -ENOMEM;
-		memset(p->buf, 0, QFS_BLOCK_SIZE);
-		p->addr = fs->log_addr;
-		p->nblocks = 1;
-		fs->fill = i;
-		return 0;
-	}
-	return -EIO; /* not reached: wait_psegs found one idle */
+	struct qfs_pseg *p = &fs->pseg[i];
+	if (!p->buf)
+		p->buf = qfs_alloc_big((size_t)QFS_PSEG_MAX * QFS_BLOCK_SIZE);
+	if (!p->buf)
+		return -ENOMEM;
+	memset(p->buf, 0, QFS_BLOCK_SIZE);
+	p->addr = hd->addr;
+	p->nblocks = 1;
+	hd->fill = i;
+	return 0;
 }
 
-static int pseg_submit(struct qfs *fs, uint32_t flags)
+static int pseg_submit(struct qfs *fs, int h, uint32_t flags)
 {
-	struct qfs_pseg *p = &fs->pseg[fs->fill];
+	struct qfs_head *hd = &fs->head[h];
+	struct qfs_pseg *p = &fs->pseg[hd->fill];
 	struct qfs_disk_sum *s = (struct qfs_disk_sum *)p->buf;
-	fs->fill = -1;
+	hd->fill = -1;
 	s->magic = QFS_MAGIC_SUM;
 	s->prev_crc = fs->prev_crc;
 	s->seq = fs->seq++;
 	s->nblocks = p->nblocks - 1;
 	s->flags = flags;
-	s->next_seg = fs->next_seg;
+	s->next_seg = hd->next_seg;
 	s->seg_blocks = fs->sb.seg_blocks;
+	s->head = (uint32_t)h;
 	memcpy(s->uuid, fs->sb.uuid, sizeof(s->uuid));
 	s->crc = s->sum_crc = 0;
 	s->sum_crc = qfs_crc32c(0, s, QFS_BLOCK_SIZE);
 	s->crc = qfs_crc32c(0, p->buf, (size_t)p->nblocks * QFS_BLOCK_SIZE);
 	fs->prev_crc = s->crc;
-	fs->log_addr = p->addr + p->nblocks;
+	hd->addr = p->addr + p->nblocks;
 	fs->sut[qfs_seg_of(fs, p->addr)].age = (uint32_t)s->seq;
 	fs->dev_bytes += (uint64_t)p->nblocks * QFS_BLOCK_SIZE;
 
@@ -177,23 +189,24 @@ static int pseg_submit(struct qfs *fs, uint32_t flags)
 
 int qfs_log_append(struct qfs *fs, uint32_t ino, uint32_t key, const void *data, uint32_t *addr)
 {
-	int err;
+	int err, h = qfs_head_of(fs, ino, key);
+	struct qfs_head *hd = &fs->head[h];
 	if (fs->err)
 		return fs->err;
-	if (fs->fill >= 0) {
-		struct qfs_pseg *p = &fs->pseg[fs->fill];
-		if (p->nblocks == QFS_PSEG_MAX || seg_left(fs, p->addr + p->nblocks) == 0) {
-			err = pseg_submit(fs, 0);
+	if (hd->fill >= 0) {
+		struct qfs_pseg *p = &fs->pseg[hd->fill];
+		if (p->nblocks == QFS_PSEG_MAX || seg_left(fs, h, p->addr + p->nblocks) == 0) {
+			err = pseg_submit(fs, h, 0);
 			if (err)
 				return err;
 		}
 	}
-	if (fs->fill < 0) {
-		err = pseg_start(fs);
+	if (hd->fill < 0) {
+		err = pseg_start(fs, h);
 		if (err)
 			return err;
 	}
-	struct qfs_pseg *p = &fs->pseg[fs->fill];
+	struct qfs_pseg *p = &fs->pseg[hd->fill];
 	struct qfs_disk_sum *s = (struct qfs_disk_sum *)p->buf;
 	fs->cp_needed = fs->uncommitted = true;
 	s->e[p->nblocks - 1].ino = ino;
@@ -204,23 +217,30 @@ int qfs_log_append(struct qfs *fs, uint32_t ino, uint32_t key, const void *data,
 	return 0;
 }
 
+/* Submit every pseg being filled; the last one (the chain's newest) carries flags. */
 int qfs_log_seal(struct qfs *fs, uint32_t flags)
 {
-	if (fs->fill < 0) {
+	int last = -1, err = 0;
+	for (int h = 0; h < QFS_NHEADS; h++)
+		if (fs->head[h].fill >= 0)
+			last = h;
+	if (last < 0) {
 		if (!flags)
 			return 0;
-		int err = pseg_start(fs); /* an empty pseg carries the flag */
-		if (err)
-			return err;
+		last = QFS_NHEADS - 1;
+		err = pseg_start(fs, last); /* an empty pseg carries the flag */
 	}
-	return pseg_submit(fs, flags);
+	for (int h = 0; h < QFS_NHEADS && !err; h++)
+		if (fs->head[h].fill >= 0)
+			err = pseg_submit(fs, h, h == last ? flags : 0);
+	return err;
 }
 
 bool qfs_log_inflight(struct qfs *fs, uint64_t block, uint32_t n)
 {
 	for (int i = 0; i < QFS_NPSEG; i++) {
 		struct qfs_pseg *p = &fs->pseg[i];
-		if ((p->busy || fs->fill == i) && block < p->addr + p->nblocks && p->addr < block + n)
+		if ((p->busy || is_fill(fs, i)) && block < p->addr + p->nblocks && p->addr < block + n)
 			return true;
 	}
 	return false;
@@ -284,6 +304,7 @@ static int write_bufs(struct qfs *fs, struct qfs_inode *ip, uint32_t lo, uint32_
 
 int qfs_write_dirty(struct qfs *fs, bool data_only)
 {
+	fs->mixed = !data_only && fs->ndirty <= QFS_MIX_BLOCKS;
 	for (uint32_t h = 0; h < QFS_IHASH; h++) {
 		for (struct qfs_inode *ip = fs->ihash[h], *next; ip; ip = next) {
 			next = ip->hnext;
@@ -342,10 +363,12 @@ int qfs_cp_write(struct qfs *fs)
 	cp->magic = QFS_MAGIC_CP;
 	cp->cp_seq = fs->cp_seq + 1;
 	cp->log_seq = fs->seq;
-	cp->log_addr = fs->log_addr;
 	cp->log_prev_crc = fs->prev_crc;
-	cp->log_next_seg = fs->next_seg;
-	cp->log_seg = fs->cur_seg;
+	for (int h = 0; h < QFS_NHEADS; h++) {
+		cp->head[h].addr = fs->head[h].addr;
+		cp->head[h].seg = fs->head[h].cur_seg;
+		cp->head[h].next_seg = fs->head[h].next_seg;
+	}
 	cp->nsegs = fs->sb.nsegs;
 	cp->imap_blocks = fs->sb.imap_blocks;
 	cp->sut_block = sut_block;

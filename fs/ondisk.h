@@ -65,27 +65,39 @@ _Static_assert(__builtin_offsetof(struct qfs_disk_super, uuid) == 72, "super uui
  * of the inode-map blocks (0: block never used, all free) from block 1, then
  * the segment usage table (nsegs entries) from block sut_block.
  * crc covers the whole region (cp_blocks blocks) with crc = 0.
+ *
+ * The log has two heads, each filling its own segments: 0 takes file and
+ * directory data, 1 the hot metadata (inodes, indirect and inode-map
+ * blocks). Their psegs form one chain of sequence numbers.
  */
+#define QFS_NHEADS 2
+struct qfs_disk_head {
+	uint32_t addr;          /* block where the head's next pseg goes */
+	uint32_t seg;           /* segment holding addr (addr may be at its end) */
+	uint32_t next_seg;      /* segment the head enters when seg is full */
+	uint32_t reserved;
+};
+
 struct qfs_disk_cp {
 	uint32_t magic;
 	uint32_t crc;
 	uint64_t cp_seq;        /* checkpoint number; region = cp_seq % 2 */
 	uint64_t log_seq;       /* sequence number of the next pseg */
-	uint32_t log_addr;      /* block where the next pseg goes */
-	uint32_t log_prev_crc;  /* crc of the pseg before log_addr (chain) */
-	uint32_t log_next_seg;  /* segment the log enters when log_addr's is full */
+	uint32_t log_prev_crc;  /* crc of the last pseg written (the chain) */
 	uint32_t nsegs;         /* copy of the superblock's, checked */
 	uint32_t imap_blocks;   /* copy of the superblock's, checked */
 	uint32_t sut_block;     /* block of the region where the SUT starts */
 	uint64_t user_bytes;    /* bytes written through qfs_write (statistic) */
 	uint64_t dev_bytes;     /* bytes written to the device (statistic) */
 	uint64_t cleaned_segs;  /* segments reclaimed by the cleaner (statistic) */
-	uint32_t log_seg;       /* segment holding log_addr (it may be at its end) */
-	uint8_t reserved[52];
+	struct qfs_disk_head head[QFS_NHEADS];
+	uint8_t reserved[32];
 };
+_Static_assert(sizeof(struct qfs_disk_head) == 16, "head size");
 _Static_assert(sizeof(struct qfs_disk_cp) == 128, "cp size");
-_Static_assert(__builtin_offsetof(struct qfs_disk_cp, log_addr) == 24, "cp log_addr");
-_Static_assert(__builtin_offsetof(struct qfs_disk_cp, user_bytes) == 48, "cp stats");
+_Static_assert(__builtin_offsetof(struct qfs_disk_cp, log_prev_crc) == 24, "cp log_prev_crc");
+_Static_assert(__builtin_offsetof(struct qfs_disk_cp, user_bytes) == 40, "cp stats");
+_Static_assert(__builtin_offsetof(struct qfs_disk_cp, head) == 64, "cp heads");
 
 /* Segment usage table entry. */
 struct qfs_disk_sut {
@@ -120,13 +132,15 @@ struct qfs_disk_sum {
 	uint64_t seq;       /* previous pseg's seq + 1 */
 	uint32_t nblocks;   /* blocks following this summary */
 	uint32_t flags;     /* QFS_SUM_* */
-	uint32_t next_seg;  /* segment the log continues in after this one */
+	uint32_t next_seg;  /* segment this head continues in after this one */
 	uint32_t seg_blocks;
 	uint8_t uuid[16];   /* the superblock's: psegs of an older format never match */
-	uint8_t reserved[8];
+	uint32_t head;      /* log head (0 data, 1 metadata) */
+	uint8_t reserved[4];
 	struct qfs_disk_sum_entry e[QFS_SUM_ENTRIES];
 };
 _Static_assert(sizeof(struct qfs_disk_sum) == QFS_BLOCK_SIZE, "sum size");
+_Static_assert(__builtin_offsetof(struct qfs_disk_sum, head) == 56, "sum head");
 _Static_assert(__builtin_offsetof(struct qfs_disk_sum, e) == 64, "sum entries");
 
 #define QFS_MODE_FREE 0u  /* tombstone: the inode was deleted */

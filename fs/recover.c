@@ -97,7 +97,7 @@ int qfs_sum_check(struct qfs *fs, const struct qfs_disk_sum *s, uint64_t addr)
 	m->sum_crc = sum_crc;
 	if (s->magic != QFS_MAGIC_SUM || sum_crc != want ||
 	    memcmp(s->uuid, fs->sb.uuid, sizeof(s->uuid)) || s->seg_blocks != fs->sb.seg_blocks ||
-	    s->nblocks >= QFS_PSEG_MAX || s->next_seg >= fs->sb.nsegs)
+	    s->nblocks >= QFS_PSEG_MAX || s->next_seg >= fs->sb.nsegs || s->head >= QFS_NHEADS)
 		return -EUCLEAN;
 	uint32_t seg = qfs_seg_of(fs, addr);
 	if (addr + 1 + s->nblocks > qfs_seg_start(fs, seg) + fs->sb.seg_blocks)
@@ -108,8 +108,19 @@ int qfs_sum_check(struct qfs *fs, const struct qfs_disk_sum *s, uint64_t addr)
 #define RF_CHUNK 16u /* blocks read at a time */
 
 struct rf_pseg {
-	uint32_t addr, nblocks, seg, next_seg, crc;
+	uint32_t addr, nblocks, head, seg, next_seg, crc;
 };
+
+/* Where head h's next pseg would be: at pos, or at the start of its next segment. */
+static void rf_where(struct qfs *fs, const struct qfs_head *hd, uint32_t *pos, uint32_t *seg)
+{
+	*pos = hd->addr;
+	*seg = hd->cur_seg;
+	if (qfs_seg_start(fs, hd->cur_seg) + fs->sb.seg_blocks - hd->addr < 2) {
+		*seg = hd->next_seg;
+		*pos = (uint32_t)qfs_seg_start(fs, hd->next_seg);
+	}
+}
 
 int qfs_recover(struct qfs *fs, uint32_t *applied)
 {
@@ -117,28 +128,31 @@ int qfs_recover(struct qfs *fs, uint32_t *applied)
 	size_t n = 0, cap = 0;
 	long last_commit = -1;
 	uint64_t seq = fs->seq;
-	uint32_t prev = fs->prev_crc, pos = fs->log_addr, cur = fs->cur_seg, next = fs->next_seg;
-	uint32_t segs = 0;
+	uint32_t prev = fs->prev_crc;
+	struct qfs_head hd[QFS_NHEADS];
+	memcpy(hd, fs->head, sizeof(hd));
 	uint8_t *buf = qfs_alloc_big((size_t)RF_CHUNK * QFS_BLOCK_SIZE);
 	struct qfs_disk_inode *d = qfs_alloc_block();
 	int err = buf && d ? 0 : -ENOMEM;
 	*applied = 0;
 
-	/* Pass 1: find the valid chain and its last commit. */
-	while (!err) {
-		if (qfs_seg_start(fs, cur) + fs->sb.seg_blocks - pos < 2) {
-			if (next == cur || ++segs > fs->sb.nsegs)
-				break;
-			cur = next;
-			pos = (uint32_t)qfs_seg_start(fs, cur);
-		}
+	/* Pass 1: follow the chain (the pseg with the next seq is at one of the
+	 * heads' positions) and find its last commit. */
+	while (!err && n < (size_t)fs->sb.nsegs * fs->sb.seg_blocks) {
 		struct qfs_disk_sum *s = (struct qfs_disk_sum *)buf;
-		if (qfs_dev_read(fs, pos, buf, 1) || qfs_sum_check(fs, s, pos) || s->seq != seq ||
-		    s->prev_crc != prev)
+		int h;
+		uint32_t pos = 0, seg = 0;
+		for (h = 0; h < QFS_NHEADS; h++) {
+			rf_where(fs, &hd[h], &pos, &seg);
+			if (!qfs_dev_read(fs, pos, buf, 1) && !qfs_sum_check(fs, s, pos) && s->seq == seq &&
+			    s->prev_crc == prev && s->head == (uint32_t)h)
+				break;
+		}
+		if (h == QFS_NHEADS)
 			break;
 		uint32_t crc = s->crc, nblocks = s->nblocks, flags = s->flags, next_seg = s->next_seg;
-		s->crc = 0;
 		/* The CRC runs on over the blocks, read a chunk at a time. */
+		s->crc = 0;
 		uint32_t c = qfs_crc32c(0, buf, QFS_BLOCK_SIZE);
 		bool bad = false;
 		for (uint32_t k = 0; k < nblocks && !bad; k += RF_CHUNK) {
@@ -160,21 +174,23 @@ int qfs_recover(struct qfs *fs, uint32_t *applied)
 			qfs_free(list);
 			list = l;
 		}
-		list[n] = (struct rf_pseg){pos, nblocks, cur, next_seg, crc};
+		list[n] = (struct rf_pseg){pos, nblocks, (uint32_t)h, seg, next_seg, crc};
 		if (flags & QFS_SUM_COMMIT)
 			last_commit = (long)n;
 		n++;
 		seq++;
 		prev = crc;
-		pos += 1 + nblocks;
-		next = next_seg;
+		hd[h].addr = pos + 1 + nblocks;
+		hd[h].cur_seg = seg;
+		hd[h].next_seg = next_seg;
 	}
 
 	/* Pass 2: apply the committed psegs in order. */
 	for (long i = 0; !err && i <= last_commit; i++) {
 		struct rf_pseg *p = &list[i];
+		struct qfs_head *h = &fs->head[p->head];
 		struct qfs_disk_sum *s = (struct qfs_disk_sum *)buf;
-		if (p->seg != fs->cur_seg) {
+		if (p->seg != h->cur_seg) {
 			fs->seg_busy[p->seg] = 1;
 			fs->segs_since_cp++;
 		}
@@ -186,15 +202,13 @@ int qfs_recover(struct qfs *fs, uint32_t *applied)
 		fs->sut[p->seg].age = (uint32_t)s->seq;
 		fs->seq = s->seq + 1;
 		fs->prev_crc = p->crc;
-		fs->log_addr = p->addr + 1 + p->nblocks;
-		fs->cur_seg = p->seg;
-		fs->next_seg = p->next_seg;
+		h->addr = p->addr + 1 + p->nblocks;
+		h->cur_seg = p->seg;
+		h->next_seg = p->next_seg;
 		(*applied)++;
 	}
-	if (!err && *applied) {
-		/* The checkpoint's next segment, if the log never reached it, stays reserved. */
+	if (!err && *applied)
 		fs->cp_needed = true;
-	}
 	qfs_free(list);
 	qfs_free_block(buf);
 	qfs_free_block(d);

@@ -177,10 +177,12 @@ int qfs_format(struct blk_dev *dev, const struct qfs_format_opts *opts)
 	/* The log starts in segment 0 with the root directory and its imap block. */
 	fs->seq = 1;
 	fs->prev_crc = qfs_crc32c(0, sb->uuid, 16);
-	fs->cur_seg = 0;
-	fs->next_seg = 1;
-	fs->seg_busy[0] = fs->seg_busy[1] = 1;
-	fs->log_addr = (uint32_t)sb->seg0;
+	for (int h = 0; h < QFS_NHEADS; h++) {
+		fs->head[h].cur_seg = 2 * (uint32_t)h;
+		fs->head[h].next_seg = 2 * (uint32_t)h + 1;
+		fs->head[h].addr = (uint32_t)qfs_seg_start(fs, fs->head[h].cur_seg);
+		fs->seg_busy[2 * h] = fs->seg_busy[2 * h + 1] = 1;
+	}
 	struct qfs_disk_inode *root = qfs_alloc_block();
 	err = -ENOMEM;
 	if (!root)
@@ -227,9 +229,10 @@ int qfs_seg_alloc(struct qfs *fs, uint32_t *seg)
 {
 	uint32_t n = fs->sb.nsegs;
 	for (uint32_t i = 0; i < n; i++) {
-		uint32_t s = (fs->next_seg + 1 + i) % n;
-		if (fs->seg_busy[s] || fs->sut[s].live || s == fs->cur_seg || s == fs->next_seg)
+		uint32_t s = (fs->alloc_hint + i) % n;
+		if (fs->seg_busy[s] || fs->sut[s].live || qfs_seg_in_log(fs, s))
 			continue;
+		fs->alloc_hint = s + 1;
 		fs->seg_busy[s] = 1;
 		fs->free_segs--;
 		*seg = s;
@@ -253,7 +256,7 @@ void qfs_seg_recount(struct qfs *fs)
 void qfs_cp_release(struct qfs *fs)
 {
 	for (uint32_t s = 0; s < fs->sb.nsegs; s++) {
-		bool busy = fs->sut[s].live || s == fs->cur_seg || s == fs->next_seg;
+		bool busy = fs->sut[s].live || qfs_seg_in_log(fs, s);
 		if (fs->seg_busy[s] && !busy && (fs->dev->flags & BLK_F_DISCARD)) {
 			struct blk_req r;
 			blk_req_init(&r, BLK_OP_DISCARD, qfs_seg_start(fs, s) * QFS_SECTORS_PER_BLOCK,
@@ -297,11 +300,20 @@ static int cp_valid(struct qfs *fs, uint8_t *buf)
 	cp->crc = crc;
 	uint32_t sut_block = 1 + (sb->imap_blocks * 4 + QFS_BLOCK_SIZE - 1) / QFS_BLOCK_SIZE;
 	if (cp->magic != QFS_MAGIC_CP || crc != want || cp->nsegs != sb->nsegs ||
-	    cp->imap_blocks != sb->imap_blocks || cp->sut_block != sut_block ||
-	    cp->log_seg >= sb->nsegs || cp->log_next_seg >= sb->nsegs ||
-	    cp->log_next_seg == cp->log_seg || cp->log_addr < qfs_seg_start(fs, cp->log_seg) ||
-	    cp->log_addr > qfs_seg_start(fs, cp->log_seg) + sb->seg_blocks)
+	    cp->imap_blocks != sb->imap_blocks || cp->sut_block != sut_block)
 		return -EUCLEAN;
+	/* Each head in its own segments, its position inside its segment. */
+	for (int h = 0; h < QFS_NHEADS; h++) {
+		const struct qfs_disk_head *hd = &cp->head[h];
+		if (hd->seg >= sb->nsegs || hd->next_seg >= sb->nsegs || hd->next_seg == hd->seg ||
+		    hd->addr < qfs_seg_start(fs, hd->seg) ||
+		    hd->addr > qfs_seg_start(fs, hd->seg) + sb->seg_blocks)
+			return -EUCLEAN;
+		for (int o = 0; o < h; o++)
+			if (hd->seg == cp->head[o].seg || hd->seg == cp->head[o].next_seg ||
+			    hd->next_seg == cp->head[o].seg || hd->next_seg == cp->head[o].next_seg)
+				return -EUCLEAN;
+	}
 	const uint32_t *imap = (const uint32_t *)(buf + QFS_BLOCK_SIZE);
 	for (uint32_t i = 0; i < sb->imap_blocks; i++)
 		if (imap[i] && !qfs_addr_ok(fs, imap[i]))
@@ -341,10 +353,12 @@ static int load_checkpoint(struct qfs *fs)
 	struct qfs_disk_cp *cp = (struct qfs_disk_cp *)buf[best];
 	fs->cp_seq = cp->cp_seq;
 	fs->seq = cp->log_seq;
-	fs->log_addr = cp->log_addr;
 	fs->prev_crc = cp->log_prev_crc;
-	fs->cur_seg = cp->log_seg;
-	fs->next_seg = cp->log_next_seg;
+	for (int h = 0; h < QFS_NHEADS; h++) {
+		fs->head[h].addr = cp->head[h].addr;
+		fs->head[h].cur_seg = cp->head[h].seg;
+		fs->head[h].next_seg = cp->head[h].next_seg;
+	}
 	fs->user_bytes = cp->user_bytes;
 	fs->dev_bytes = cp->dev_bytes;
 	fs->cleaned_segs = cp->cleaned_segs;
@@ -352,7 +366,7 @@ static int load_checkpoint(struct qfs *fs)
 	memcpy(fs->sut, buf[best] + (size_t)cp->sut_block * QFS_BLOCK_SIZE,
 	       (size_t)sb->nsegs * sizeof(struct qfs_disk_sut));
 	for (uint32_t s = 0; s < sb->nsegs; s++)
-		fs->seg_busy[s] = fs->sut[s].live || s == fs->cur_seg || s == fs->next_seg;
+		fs->seg_busy[s] = fs->sut[s].live || qfs_seg_in_log(fs, s);
 	err = 0;
 	for (uint32_t i = 0; !err && i < sb->imap_blocks; i++) {
 		if (!fs->imap_addr[i])

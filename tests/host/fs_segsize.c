@@ -22,7 +22,7 @@ static void run(uint32_t segb, int fsync_every) {
 	uint64_t rng = 7, nblk = fsize / 4096;
 	for (int i = 0; i < 40000; i++) {
 		uint64_t b = (host_rand(&rng) >> 8) % nblk;
-		if (qfs_write(f, b * 4096, blk, 4096) != 4096) { printf("fail\n"); break; }
+		int64_t w_ = qfs_write(f, b * 4096, blk, 4096); if (w_ != 4096) { printf("fail %lld at %d, fs err %d, free segs %u\n", (long long)w_, i, fs->err, fs->free_segs); break; }
 		if (i % fsync_every == fsync_every - 1) qfs_fsync(f);
 	}
 	qfs_statfs(fs, &st);

@@ -58,21 +58,41 @@ void virtio_driver_ok(struct virtio_dev *vd)
 					VIRTIO_STATUS_DRIVER_OK);
 }
 
+/* One pass over [off, off+len) with the widest aligned accesses. */
+static void virtio_config_read_all(struct virtio_dev *vd, unsigned off, uint8_t *out, unsigned len)
+{
+	for (unsigned i = 0; i < len;) {
+		unsigned a = off + i, w = 1;
+		if (!(a & 3) && len - i >= 4)
+			w = 4;
+		else if (!(a & 1) && len - i >= 2)
+			w = 2;
+		uint32_t v = vd->ops->config_read(vd, a, w);
+		for (unsigned k = 0; k < w; k++)
+			out[i + k] = (uint8_t)(v >> (8 * k));
+		i += w;
+	}
+}
+
+#define VIRTIO_SNAPSHOT_MAX 64 /* legacy: bytes compared across two passes */
+
 int virtio_config_snapshot(struct virtio_dev *vd, unsigned off, void *buf, unsigned len)
 {
 	uint8_t *out = buf;
 	for (int tries = 0; tries < 64; tries++) {
 		uint8_t gen = vd->ops->config_generation(vd);
-		for (unsigned i = 0; i < len;) {
-			unsigned a = off + i, w = 1;
-			if (!(a & 3) && len - i >= 4)
-				w = 4;
-			else if (!(a & 1) && len - i >= 2)
-				w = 2;
-			uint32_t v = vd->ops->config_read(vd, a, w);
-			for (unsigned k = 0; k < w; k++)
-				out[i + k] = (uint8_t)(v >> (8 * k));
-			i += w;
+		virtio_config_read_all(vd, off, out, len);
+		if (vd->legacy && len <= VIRTIO_SNAPSHOT_MAX) {
+			/*
+			 * No generation counter before 1.0: a field wider than one
+			 * access (capacity) may change between its halves. Two passes
+			 * that agree are taken as a consistent snapshot.
+			 */
+			uint8_t again[VIRTIO_SNAPSHOT_MAX];
+			virtio_config_read_all(vd, off, again, len);
+			if (memcmp(again, out, len) == 0)
+				return 0;
+			continue;
 		}
 		if (vd->ops->config_generation(vd) == gen)
 			return 0;

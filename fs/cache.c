@@ -14,24 +14,23 @@
 
 void *qfs_alloc_block(void)
 {
-	return qfs_alloc_big(QFS_BLOCK_SIZE);
+	return qfs_page_alloc(QFS_BLOCK_SIZE);
 }
 
 void *qfs_alloc_big(size_t bytes)
 {
-	/* 512-byte alignment for the device; the raw pointer sits just before. */
-	uint8_t *raw = qfs_zalloc(bytes + 512 + sizeof(void *));
-	if (!raw)
-		return NULL;
-	uintptr_t p = ((uintptr_t)raw + sizeof(void *) + 511) & ~(uintptr_t)511;
-	((void **)p)[-1] = raw;
-	return (void *)p;
+	return qfs_page_alloc(bytes);
+}
+
+void qfs_free_big(void *p, size_t bytes)
+{
+	if (p)
+		qfs_page_free(p, bytes);
 }
 
 void qfs_free_block(void *p)
 {
-	if (p)
-		qfs_free(((void **)p)[-1]);
+	qfs_free_big(p, QFS_BLOCK_SIZE);
 }
 
 static int qfs_dev_rw(struct qfs *fs, int op, uint64_t block, void *buf, uint32_t nblocks)

@@ -116,9 +116,10 @@ static inline int qfs_head_of(const struct qfs *fs, uint32_t ino, uint32_t key)
 	return fs->mixed || ino == 0 || key >= QFS_KEY_DCHILD0;
 }
 
-void *qfs_alloc_big(size_t bytes); /* 512-aligned, zeroed */
+void *qfs_alloc_big(size_t bytes); /* page-aligned, zeroed (device buffers) */
+void qfs_free_big(void *p, size_t bytes);
 void *qfs_alloc_block(void);      /* QFS_BLOCK_SIZE of the above */
-void qfs_free_block(void *p);     /* frees either */
+void qfs_free_block(void *p);
 int qfs_dev_read(struct qfs *fs, uint64_t block, void *buf, uint32_t nblocks);
 int qfs_dev_write(struct qfs *fs, uint64_t block, const void *buf, uint32_t nblocks);
 int qfs_dev_flush(struct qfs *fs);

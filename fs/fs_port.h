@@ -19,11 +19,31 @@
 static inline void *qfs_malloc(size_t n) { return malloc(n); }
 static inline void *qfs_zalloc(size_t n) { return calloc(1, n); }
 static inline void qfs_free(void *p) { free(p); }
+/* Zeroed, page-aligned memory for device buffers (freed with its size). */
+static inline void *qfs_page_alloc(size_t n)
+{
+	size_t len = (n + 4095) & ~(size_t)4095;
+	void *p = aligned_alloc(4096, len);
+	if (p)
+		memset(p, 0, len);
+	return p;
+}
+static inline void qfs_page_free(void *p, size_t n) { (void)n; free(p); }
 #elif defined(QUILL_KERNEL)
 #include "kernel/kernel.h"
 static inline void *qfs_malloc(size_t n) { return kmalloc(n); }
 static inline void *qfs_zalloc(size_t n) { return kzalloc(n); }
 static inline void qfs_free(void *p) { kfree(p); }
+/* Whole frames (identity-mapped: the address is physical), zeroed. */
+static inline void *qfs_page_alloc(size_t n)
+{
+	return (void *)(uintptr_t)frames_alloc((n + PAGE_SIZE - 1) / PAGE_SIZE, PAGE_SIZE);
+}
+static inline void qfs_page_free(void *p, size_t n)
+{
+	if (p)
+		frames_free((uint64_t)(uintptr_t)p, (n + PAGE_SIZE - 1) / PAGE_SIZE);
+}
 #else
 #error "build fs/ with -DQUILL_HOST or -DQUILL_KERNEL"
 #endif

@@ -27,7 +27,7 @@ int qfs_log_init(struct qfs *fs)
 void qfs_log_free(struct qfs *fs)
 {
 	for (int i = 0; i < QFS_NPSEG; i++)
-		qfs_free_block(fs->pseg[i].buf);
+		qfs_free_big(fs->pseg[i].buf, (size_t)QFS_PSEG_MAX * QFS_BLOCK_SIZE);
 }
 
 void qfs_account(struct qfs *fs, uint32_t old, uint32_t new_addr)
@@ -384,7 +384,7 @@ int qfs_cp_write(struct qfs *fs)
 		err = qfs_dev_flush(fs);
 	if (!err)
 		fs->cp_seq++;
-	qfs_free_block(buf);
+	qfs_free_big(buf, bytes);
 	return err;
 }
 

@@ -210,7 +210,7 @@ int qfs_recover(struct qfs *fs, uint32_t *applied)
 	if (!err && *applied)
 		fs->cp_needed = true;
 	qfs_free(list);
-	qfs_free_block(buf);
+	qfs_free_big(buf, (size_t)RF_CHUNK * QFS_BLOCK_SIZE);
 	qfs_free_block(d);
 	return err;
 }

@@ -66,7 +66,7 @@ int qfs_read_super(struct blk_dev *dev, struct qfs_disk_super *out)
 		if (e == -EINVAL)
 			err = e; /* a newer version: refuse, whatever the other copy says */
 	}
-	qfs_free_block(buf);
+	qfs_free_big(buf, 2 * QFS_BLOCK_SIZE);
 	return err;
 }
 
@@ -384,8 +384,8 @@ static int load_checkpoint(struct qfs *fs)
 	if (!err && !qfs_imap_get(fs, QFS_ROOT_INO))
 		err = -EUCLEAN;
 out:
-	qfs_free_block(buf[0]);
-	qfs_free_block(buf[1]);
+	qfs_free_big(buf[0], bytes);
+	qfs_free_big(buf[1], bytes);
 	return err;
 }
 

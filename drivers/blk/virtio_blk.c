@@ -435,7 +435,7 @@ static void vblk_queue_irq(void *ctx, unsigned queue)
 {
 	struct vblk *vb = ctx;
 	vb->bd.stats.irqs++;
-	vblk_drain(vb, queue < vb->nq ? queue : VBLK_ALL_QUEUES);
+	vblk_drain(vb, queue < vb->nq ? queue : VBLK_ALL_QUEUES); /* VIRTIO_QUEUE_ANY: all */
 }
 
 static bool vblk_any_pending(const struct vblk *vb)

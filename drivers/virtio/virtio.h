@@ -21,7 +21,11 @@
 
 struct virtio_dev;
 
-/* Interrupt callbacks, run in interrupt context (queue: which virtqueue). */
+/*
+ * Interrupt callbacks, run in interrupt context (queue: which virtqueue, or
+ * VIRTIO_QUEUE_ANY when a shared line only says "some queue": INTx).
+ */
+#define VIRTIO_QUEUE_ANY (~0u)
 typedef void (*virtio_queue_fn)(void *ctx, unsigned queue);
 typedef void (*virtio_config_fn)(void *ctx);
 

@@ -319,8 +319,7 @@ static void vpci_intx_irq(void *ctx)
 		/* Reading ISR clears it and de-asserts the line (4.1.4.5). */
 		uint8_t isr = vpci_read_isr(vp);
 		if (isr & VIRTIO_PCI_ISR_QUEUE)
-			for (unsigned q = 0; q < vp->nq; q++)
-				vp->qfn(vp->ctx, q);
+			vp->qfn(vp->ctx, VIRTIO_QUEUE_ANY); /* the ISR does not say which */
 		if (isr & VIRTIO_PCI_ISR_CONFIG)
 			vp->cfn(vp->ctx);
 	}

@@ -16,7 +16,8 @@
  *               queue_notify_off * multiplier. Legacy: the device's fixed
  *               size, vector, then the ring's page number (4096-aligned
  *               layout: the driver sets it up with vd->ring_flags)
- *   interrupts  MSI-X: entry 0 configuration, entry 1+q queue q; INTx: the
+ *   interrupts  MSI-X: entry 0 configuration, entry 1+q queue q (entry 1
+ *               shared by all queues when there are too few); INTx: the
  *               8259 line firmware wrote in PCI_INTERRUPT_LINE, shared by
  *               every device on it, the ISR register read (and so cleared)
  *               to learn which device and why (as Linux's vp_interrupt).
@@ -307,6 +308,12 @@ static void vpci_msix_queue_irq(void *ctx)
 	q->vp->qfn(q->vp->ctx, q->index);
 }
 
+static void vpci_msix_shared_irq(void *ctx)
+{
+	struct vpci_dev *vp = ctx;
+	vp->qfn(vp->ctx, VIRTIO_QUEUE_ANY);
+}
+
 static void vpci_msix_config_irq(void *ctx)
 {
 	struct vpci_dev *vp = ctx;
@@ -334,10 +341,17 @@ static int vpci_vector(irq_handler_fn fn, void *ctx)
 	return err ? err : v;
 }
 
+/*
+ * Entry 0 for configuration changes; entry 1 + q for queue q, or, when the
+ * device has fewer entries than queues + 1 (but at least 2), entry 1 shared
+ * by every queue (its handler cannot tell which: all are drained, as Linux's
+ * shared-vector fallback).
+ */
 static int vpci_msix_setup(struct vpci_dev *vp, unsigned nq, bool poll)
 {
 	struct pci_dev *pd = vp->pd;
-	if (!pd->msix_cap || pd->msix_size < (poll ? 1 : nq + 1))
+	bool shared = !poll && pd->msix_size < nq + 1;
+	if (!pd->msix_cap || pd->msix_size < (poll ? 1 : 2))
 		return -ENODEV;
 	int err = pci_msix_enable(pd);
 	if (err)
@@ -349,12 +363,22 @@ static int vpci_msix_setup(struct vpci_dev *vp, unsigned nq, bool poll)
 	pci_msix_route(pd, 0, v);
 	if (vpci_config_vector(vp, 0) != 0)
 		goto out_disable; /* XXX: the vector stays allocated */
+	if (shared) {
+		v = vpci_vector(vpci_msix_shared_irq, vp);
+		if (v < 0)
+			goto out_disable;
+		pci_msix_route(pd, 1, v);
+	}
 	for (unsigned q = 0; q < nq; q++) {
 		vp->q[q].vp = vp;
 		vp->q[q].index = q;
 		vp->q[q].entry = VIRTIO_MSI_NO_VECTOR;
 		if (poll)
 			continue;
+		if (shared) {
+			vp->q[q].entry = 1;
+			continue;
+		}
 		v = vpci_vector(vpci_msix_queue_irq, &vp->q[q]);
 		if (v < 0)
 			goto out_disable;

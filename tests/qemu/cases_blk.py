@@ -151,7 +151,7 @@ CASES = [
         expect=[r"^vda: .*queue 1024 \(indirect\)"]),
     blk("blk-intx", raw_disks=True, qemu=device("vectors=0"),
         expect=[r"^vda: .*\(indirect\), intx,", r"^blk: vda wrote pass 1: .* [1-9]\d* interrupts"]),
-    # One MSI-X vector cannot serve configuration and the queue: INTx instead.
+    # One MSI-X vector cannot serve configuration and a queue: INTx instead.
     blk("blk-vectors-1", raw_disks=True, qemu=device("vectors=1"), expect=[r"^vda: .*, intx,"]),
     blk("blk-q35", qemu=["-machine", "q35"],
         expect=[r"^pci: ECAM at 0x[0-9a-f]+, buses 0-\d+", r"^vda: .*, msix,"]),
@@ -174,6 +174,10 @@ CASES = [
                 r"^blk: vda requests per queue so far: [1-9]\d* [1-9]\d* [1-9]\d* [1-9]\d*$"]),
     blk("blk-mq-intx", raw_disks=True, qemu=device("num-queues=4,vectors=0"),
         expect=[r"^vda: .*, intx, .*, 4 queues,",
+                r"^blk: vda requests per queue so far: [1-9]\d* [1-9]\d* [1-9]\d* [1-9]\d*$"]),
+    # Three MSI-X entries for four queues: configuration on one, all queues sharing the other.
+    blk("blk-mq-vectors-3", raw_disks=True, qemu=device("num-queues=4,vectors=3"),
+        expect=[r"^vda: .*, msix, .*, 4 queues,",
                 r"^blk: vda requests per queue so far: [1-9]\d* [1-9]\d* [1-9]\d* [1-9]\d*$"]),
     blk("blk-mq-one", cmdline="test=blk blk.queues=1", raw_disks=True, qemu=device("num-queues=4"),
         expect=[r"^vda: .*, 1 queue, features .*\bMQ\b"], reject=NO_BREAKAGE + [r"per queue"]),

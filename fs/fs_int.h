@@ -223,6 +223,7 @@ int qfs_dir_next(struct qfs *fs, struct qfs_inode *dp, uint64_t *cookie, struct 
 int qfs_dir_check_block(const uint8_t *blk);
 
 /* ---- ops.c ---- */
+int qfs_inode_delete(struct qfs *fs, struct qfs_inode *ip);
 int qfs_file_rw_block(struct qfs *fs, struct qfs_inode *ip, uint64_t bno, bool for_write,
 		      struct qfs_buf **out);
 

@@ -13,11 +13,19 @@
  *              twice in a directory, entries name live inodes of the right
  *              type, every inode reached exactly once, a directory's parent
  *              field names the directory holding it, nlink == 1
+ *
+ * Repair (fsck.quillfs without -n): usage counts are recomputed; entries
+ * naming free inodes and second entries of an inode are removed, entry
+ * types and parent fields corrected, nlink set to 1, inodes no entry
+ * reaches are deleted (no lost+found). A block claimed twice and malformed
+ * directory blocks are reported only.
  */
 #include "fs/fs_int.h"
 
 struct fsck {
 	struct qfs *fs;
+	bool fix;       /* repair what can be: the fs is mounted read-write */
+	int *fixed;
 	qfs_report_fn report;
 	void *ctx;
 	int problems;
@@ -211,20 +219,34 @@ static int check_dir(struct fsck *c, uint32_t dino, uint32_t *queue, size_t *qn)
 			names = n;
 		}
 		names[nn++] = name_hash(e->name);
-		if (!t) {
-			problem(c, "directory %u: '%s' names free inode %u", dino, e->name, e->ino);
+		size_t len = strlen(e->name);
+		if (!t || t->reached) {
+			if (!t)
+				problem(c, "directory %u: '%s' names free inode %u", dino, e->name, e->ino);
+			else
+				problem(c, "inode %u: reached more than once ('%s' in %u)", e->ino, e->name, dino);
+			if (c->fix && qfs_dir_remove(fs, dp, e->name, len) == 0)
+				(*c->fixed)++;
 			continue;
 		}
-		if (t->mode != e->type)
+		t->reached = 1;
+		if (t->mode != e->type) {
 			problem(c, "directory %u: '%s' type %u, inode %u has mode %u", dino, e->name,
 				e->type, e->ino, t->mode);
-		if (t->reached++) {
-			problem(c, "inode %u: reached more than once ('%s' in %u)", e->ino, e->name, dino);
-			continue;
+			if (c->fix && qfs_dir_set(fs, dp, e->name, len, e->ino, t->mode) == 0)
+				(*c->fixed)++;
 		}
 		if (t->mode == QFS_MODE_DIR) {
-			if (t->parent != dino)
+			if (t->parent != dino) {
 				problem(c, "directory %u: parent %u, found in %u", e->ino, t->parent, dino);
+				struct qfs_inode *ip;
+				if (c->fix && qfs_iget(fs, e->ino, &ip) == 0) {
+					ip->d->parent = dino;
+					qfs_inode_dirty(fs, ip);
+					qfs_iput(fs, ip);
+					(*c->fixed)++;
+				}
+			}
 			queue[(*qn)++] = e->ino;
 		}
 	}
@@ -266,17 +288,30 @@ static int check_tree(struct fsck *c)
 	qfs_free(queue);
 	for (size_t i = 0; !err && i < c->ninos; i++) {
 		struct fsck_ino *t = &c->inos[i];
+		struct qfs_inode *ip;
 		if (!t->reached)
 			problem(c, "inode %u: not reachable from the root", t->ino);
 		else if (t->ino != QFS_ROOT_INO && t->nlink != 1)
 			problem(c, "inode %u: nlink %u, 1 entry", t->ino, t->nlink);
+		else
+			continue;
+		if (!c->fix || qfs_iget(c->fs, t->ino, &ip))
+			continue;
+		if (!t->reached)
+			err = qfs_inode_delete(c->fs, ip);
+		else
+			ip->d->nlink = 1;
+		qfs_inode_dirty(c->fs, ip);
+		qfs_iput(c->fs, ip);
+		if (!err)
+			(*c->fixed)++;
 	}
 	return err;
 }
 
 static int fsck_run(struct qfs *fs, bool fix, qfs_report_fn report, void *ctx, int *fixed)
 {
-	struct fsck c = {.fs = fs, .report = report, .ctx = ctx};
+	struct fsck c = {.fs = fs, .fix = fix && fixed, .fixed = fixed, .report = report, .ctx = ctx};
 	struct qfs_disk_inode *d = qfs_alloc_block();
 	int err = d ? check_inodes(&c, d) : -ENOMEM;
 	if (!err)

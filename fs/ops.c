@@ -132,7 +132,7 @@ static int lookup_parent(struct qfs *fs, const char *path, struct qfs_inode **di
 }
 
 /* Drop an inode's blocks and mark it deleted (the tombstone goes at the next commit). */
-static int delete_inode(struct qfs *fs, struct qfs_inode *ip)
+int qfs_inode_delete(struct qfs *fs, struct qfs_inode *ip)
 {
 	int err = qfs_bmap_truncate(fs, ip, 0);
 	if (err)
@@ -165,7 +165,7 @@ static int make_node(struct qfs *fs, const char *path, uint32_t mode)
 	ip->d->parent = dp->ino;
 	err = qfs_dir_add(fs, dp, name, len, ip->ino, mode);
 	if (err)
-		delete_inode(fs, ip);
+		qfs_inode_delete(fs, ip);
 	qfs_iput(fs, ip);
 out:
 	qfs_iput(fs, dp);
@@ -207,7 +207,7 @@ static int remove_node(struct qfs *fs, const char *path, bool dir)
 	if (!err)
 		err = qfs_dir_remove(fs, dp, name, len);
 	if (!err)
-		err = delete_inode(fs, ip);
+		err = qfs_inode_delete(fs, ip);
 	qfs_iput(fs, ip);
 out:
 	qfs_iput(fs, dp);
@@ -286,7 +286,7 @@ int qfs_rename(struct qfs *fs, const char *from, const char *to)
 		if (!err)
 			err = qfs_dir_set(fs, td, tname, tlen, sino, stype);
 		if (!err)
-			err = delete_inode(fs, dst);
+			err = qfs_inode_delete(fs, dst);
 	}
 	if (!err)
 		err = qfs_dir_remove(fs, fd, fname, flen);

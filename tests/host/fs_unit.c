@@ -5,6 +5,7 @@
  */
 #include "tests/host/fs_test.h"
 #include "fs/ondisk.h"
+#include "fs/fs_int.h" /* fsck_repair damages a file system on purpose */
 
 #include <stdlib.h>
 #include <unistd.h>
@@ -588,6 +589,55 @@ T(churn_full)
 	return 0;
 }
 
+T(fsck_repair)
+{
+	/* Damage through the internals: an unreachable inode, a wrong nlink, a
+	 * wrong usage count, an entry naming a free inode. fsck -n reports
+	 * each, repair fixes each, then it is clean. */
+	CHECK_OK(put_file(fs, "/lost", "lost", 4));
+	CHECK_OK(qfs_mkdir(fs, "/d"));
+	CHECK_OK(put_file(fs, "/d/b", "b", 1));
+	CHECK_OK(put_file(fs, "/ghost", "g", 1));
+	CHECK_OK(qfs_sync(fs));
+	struct qfs_inode *root, *ip, *d;
+	uint32_t ino, type;
+	CHECK_OK(qfs_iget(fs, QFS_ROOT_INO, &root));
+	CHECK_OK(qfs_dir_remove(fs, root, "lost", 4));               /* unreachable */
+	CHECK_OK(qfs_dir_lookup(fs, root, "d", 1, &ino, &type));
+	CHECK_OK(qfs_iget(fs, ino, &d));
+	CHECK_OK(qfs_dir_lookup(fs, d, "b", 1, &ino, &type));
+	CHECK_OK(qfs_iget(fs, ino, &ip));
+	ip->d->nlink = 3;                                           /* wrong nlink */
+	qfs_inode_dirty(fs, ip);
+	qfs_iput(fs, ip);
+	qfs_iput(fs, d);
+	CHECK_OK(qfs_dir_lookup(fs, root, "ghost", 5, &ino, &type));
+	CHECK_OK(qfs_iget(fs, ino, &ip));
+	CHECK_OK(qfs_inode_delete(fs, ip));                          /* entry names a free inode */
+	qfs_iput(fs, ip);
+	qfs_iput(fs, root);
+	CHECK_OK(qfs_sync(fs));
+	fs->sut[fs->head[1].cur_seg].live += 2;                      /* wrong usage count */
+	fs->live_blocks += 2;
+	CHECK_OK(qfs_unmount(fs));
+	fs = NULL;
+	char first[200];
+	int p = fsck_quiet(&dev->dev, first, sizeof(first));
+	CHECK(p == 4, "fsck -n: %d problems (%s), want 4", p, first);
+	int fixed = 0;
+	p = qfs_fsck(&dev->dev, true, NULL, NULL, &fixed);
+	CHECK(p == 4 && fixed == 4, "repair: %d problems, %d fixed", p, fixed);
+	p = fsck_quiet(&dev->dev, first, sizeof(first));
+	CHECK(p == 0, "after repair: %d problems: %s", p, first);
+	CHECK_OK(qfs_mount(&dev->dev, NULL, &fs));
+	EXPECT_FILE("/d/b", "b", 1);
+	struct qfs_stat st;
+	CHECK_ERR(qfs_stat(fs, "/ghost", &st), -ENOENT);
+	CHECK_OK(qfs_stat(fs, "/d/b", &st));
+	CHECK(st.nlink == 1, "nlink %u", st.nlink);
+	return 0;
+}
+
 T(tib_sparse_image)
 {
 	/* A sparse 1 TiB file: format, mount, write, fsck; memory stays modest. */
@@ -639,6 +689,7 @@ int main(void)
 	RUN(refuse_bad_images, 8 * MiB, 0);
 	RUN(reformat_ignores_old_log, 8 * MiB, 0);
 	RUN(segment_sizes, 8 * MiB, 0);
+	RUN(fsck_repair, 8 * MiB, 0);
 	test_run("churn_full", churn_full_);
 	test_run("tib_sparse_image", tib_sparse_image_);
 	return test_failures ? 1 : 0;

@@ -2,8 +2,9 @@
  * fsck.quillfs [-n] IMAGE
  *
  * Checks every invariant of a quillfs image (fs/fsck.c) and prints each
- * problem. Without -n it repairs what it can (segment usage counts) and
- * persists recovery. Exit codes as e2fsck: 0 clean, 1 errors corrected,
+ * problem. Without -n it persists recovery and repairs what it can (usage
+ * counts, bad or duplicate entries, types, parents, nlink, unreachable
+ * inodes: see fs/fsck.c). Exit codes as e2fsck: 0 clean, 1 errors corrected,
  * 4 errors left uncorrected (or the image cannot be mounted), 8 operational
  * error, 16 usage.
  */

@@ -54,9 +54,9 @@ def check_tree(ctx, host_file_expected=None):
     return True, ""
 
 
-def host_image(path):
+def host_image(path, seg=None):
     """A quillfs made on the host, holding one file."""
-    subprocess.run([MKFS, "-f", path], check=True, capture_output=True)
+    subprocess.run([MKFS, "-f"] + (["-s", seg] if seg else []) + [path], check=True, capture_output=True)
     subprocess.run([QUILLFS, "put", path, "/host.txt"], input=HOST_FILE, check=True, capture_output=True)
 
 
@@ -79,6 +79,12 @@ CASES = [
     fs_case("fs-existing-consent", [dict(size="64M", prepare=host_image)], cmdline="test=fs fs.format=1",
             expect=[r"^fs: formatting vda \(fs.format=1\)$"],
             check=lambda ctx: check_tree(ctx, host_file_expected=False)),
+    fs_case("fs-host-64k-segments", [dict(size="256M", prepare=lambda p: host_image(p, "64K"))],
+            expect=[r"^fs: vda holds a quillfs: working in /fstest only$"],
+            check=lambda ctx: check_tree(ctx, host_file_expected=True)),
+    fs_case("fs-host-4m-segments", [dict(size="256M", prepare=lambda p: host_image(p, "4M"))],
+            expect=[r"^fs: vda holds a quillfs: working in /fstest only$"],
+            check=lambda ctx: check_tree(ctx, host_file_expected=True)),
     fs_case("fs-no-disk", [], expect=[], check=None) | dict(
         expect=[r"^TEST fs FAIL no disk vda$", r"^quill: exit 1$"], expect_exit=1),
 ]

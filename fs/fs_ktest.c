@@ -196,4 +196,54 @@ KTEST_DEFINE(fs, "fs", true)
 	printf("fs: remounted, verified, fsck clean\n");
 	return 0;
 }
+/*
+ * test=fs_crash: the guest's half of a power-cut test. Formats vda (it must
+ * hold no quillfs, or fs.format=1), then writes /crash/fK, K = 0, 1, ...,
+ * fsyncs each and prints "fs: durable K" once qfs_fsync returned; files
+ * older than K - 100 are unlinked. It runs until QEMU is killed; the host
+ * then checks that fsck is clean and every file printed durable (and not
+ * yet unlinked) holds its bytes (tests/qemu/cases_fs.py).
+ * Content of fK: (o * 31 + K * 7 + (o >> 8)) & 0xff, size 1000 + K * 7919 % 60000.
+ */
+KTEST_DEFINE(fs_crash, "fs_crash", true)
+{
+	struct blk_dev *dev = blk_get("vda");
+	struct qfs *fs;
+	char path[64];
+	int err;
+	if (!dev)
+		KTEST_FAIL("no disk vda");
+	if (qfs_probe(dev) == 0 && !cmdline_flag("fs.format", false))
+		KTEST_FAIL("vda holds a quillfs: add fs.format=1 to overwrite it");
+	uint8_t *buf = kmalloc(64 << 10);
+	if (!buf)
+		KTEST_FAIL("out of memory");
+	if ((err = qfs_format(dev, NULL)) || (err = qfs_mount(dev, NULL, &fs)) ||
+	    (err = qfs_mkdir(fs, "/crash")) || (err = qfs_sync(fs))) {
+		kfree(buf);
+		KTEST_FAIL("setup: %d", err);
+	}
+	for (unsigned k = 0; k < 1000000; k++) {
+		struct qfs_file *f;
+		size_t n = 1000 + (k * 7919u) % 60000;
+		snprintf(path, sizeof(path), "/crash/f%u", k);
+		ft_fill(buf, n, 0, k);
+		err = qfs_open(fs, path, QFS_O_CREAT | QFS_O_TRUNC, &f);
+		if (!err) {
+			int64_t w = qfs_write(f, 0, buf, n);
+			err = w == (int64_t)n ? qfs_fsync(f) : w < 0 ? (int)w : -EIO;
+			qfs_close(f);
+		}
+		if (!err && k >= 100) {
+			snprintf(path, sizeof(path), "/crash/f%u", k - 100);
+			err = qfs_unlink(fs, path);
+		}
+		if (err)
+			break;
+		printf("fs: durable %u\n", k);
+	}
+	qfs_unmount(fs);
+	kfree(buf);
+	KTEST_FAIL("loop ended: %d", err);
+}
 #endif

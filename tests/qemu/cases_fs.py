@@ -60,6 +60,29 @@ def host_image(path, seg=None):
     subprocess.run([QUILLFS, "put", path, "/host.txt"], input=HOST_FILE, check=True, capture_output=True)
 
 
+def check_crash(ctx):
+    """After QEMU was killed mid-loop: fsck clean, every file printed durable
+    (and not unlinked before the last durable point) holds its bytes."""
+    import re
+    img = ctx.disks[0]
+    durable = [int(m) for m in re.findall(r"^fs: durable (\d+)$", ctx.output, re.M)]
+    if len(durable) < 20:
+        return False, "only %d fsyncs before the kill" % len(durable)
+    r = subprocess.run([FSCK, "-n", img], capture_output=True, text=True)
+    if r.returncode != 0:
+        return False, "fsck.quillfs exit %d: %s" % (r.returncode, r.stdout.strip()[-300:])
+    last = durable[-1]
+    # fK is unlinked in the same step that makes K + 100 durable: up to `last`
+    # those before last - 99 may be gone; the step after `last` may have run.
+    for k in range(max(0, last - 98), last + 1):
+        n = 1000 + (k * 7919) % 60000
+        rc, data = cat(img, "/crash/f%d" % k)
+        if rc != 0 or data != ft_content(k, n):
+            return False, "/crash/f%d (durable by %d): %s" % (
+                k, last, "missing" if rc else "%d bytes differ" % len(data))
+    return True, ""
+
+
 FS_EXPECT = [r"^fs: remounted, verified, fsck clean$", r"^TEST fs PASS$", r"^quill: exit 0$"]
 REJECT = [r"CPU exception", r"device broken"]
 
@@ -85,6 +108,8 @@ CASES = [
     fs_case("fs-host-4m-segments", [dict(size="256M", prepare=lambda p: host_image(p, "4M"))],
             expect=[r"^fs: vda holds a quillfs: working in /fstest only$"],
             check=lambda ctx: check_tree(ctx, host_file_expected=True)),
+    dict(name="fs-power-cut", cmdline="test=fs_crash", disks=[dict(size="256M")], qemu=[],
+         expect=[r"^fs: durable 20$"], reject=REJECT, check=check_crash, timeout=15, expect_exit=124),
     fs_case("fs-no-disk", [], expect=[], check=None) | dict(
         expect=[r"^TEST fs FAIL no disk vda$", r"^quill: exit 1$"], expect_exit=1),
 ]

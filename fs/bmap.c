@@ -122,10 +122,7 @@ static int trunc_ind(struct qfs *fs, struct qfs_inode *ip, uint32_t key, uint32_
 	*empty = true;
 	if (!b && !addr)
 		return 0;
-	if (from == 0) {
-		/* The whole block goes: read it only to free what it points to. */
-	}
-	if (!b) {
+	if (!b) { /* read it (even when all of it goes) to free what it points to */
 		int err = qfs_buf_get(fs, ip, key, addr, &b);
 		if (err)
 			return err;

@@ -85,12 +85,18 @@ int qfs_stat(struct qfs *fs, const char *path, struct qfs_stat *st);
 #define QFS_O_CREAT 1u
 #define QFS_O_EXCL 2u
 #define QFS_O_TRUNC 4u
-int qfs_create(struct qfs *fs, const char *path); /* new empty file; -EEXIST */
+/* A new empty file; -EEXIST, or -ENOSPC when out of space or inode numbers. */
+int qfs_create(struct qfs *fs, const char *path);
 int qfs_open(struct qfs *fs, const char *path, unsigned flags, struct qfs_file **out);
 int qfs_close(struct qfs_file *f);
 /* Bytes read (short at end of file, 0 at or past it), or -errno. */
 int64_t qfs_read(struct qfs_file *f, uint64_t off, void *buf, size_t n);
-/* Bytes written (all of n), or -errno; holes read as zeroes. */
+/*
+ * Bytes written, or -errno; holes read as zeroes. Fewer than n only when
+ * the file system fills up part way (the next call returns -ENOSPC).
+ * Writes larger than the dirty limit go to the device as they come and may
+ * be committed in parts (fs/FORMAT.md, durability contract).
+ */
 int64_t qfs_write(struct qfs_file *f, uint64_t off, const void *buf, size_t n);
 int qfs_truncate(struct qfs_file *f, uint64_t size);
 int qfs_fstat(struct qfs_file *f, struct qfs_stat *st);

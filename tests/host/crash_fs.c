@@ -435,6 +435,7 @@ static int crash_run(uint64_t seed, bool ballast, int nops, int variants, char *
 	}
 	d->dev.flags |= BLK_F_DISCARD;
 	d->dev.max_req_bytes = 16 << 10; /* several requests per pseg: more reordering */
+	uint64_t dev_flushes0 = d->dev.stats.flushes;
 	if (ballast) {
 		/* Ballast (left out of the tree hash, checked by fsck): the file
 		 * system runs nearly full, so the cleaner works during the trace. */
@@ -489,6 +490,16 @@ static int crash_run(uint64_t seed, bool ballast, int nops, int variants, char *
 	struct qfs_statfs st;
 	qfs_statfs(fs, &st);
 	cleaned_total += st.cleaned_segs;
+	/* One FLUSH per commit, two per checkpoint (which is a commit too):
+	 * counted by the file system and by the device. */
+	if (!fail && (st.flushes != st.commits + st.checkpoints ||
+		      d->dev.stats.flushes - dev_flushes0 != st.flushes)) {
+		snprintf(why, wn, "%llu flushes (device %llu) for %llu commits, %llu checkpoints",
+			 (unsigned long long)st.flushes,
+			 (unsigned long long)(d->dev.stats.flushes - dev_flushes0),
+			 (unsigned long long)st.commits, (unsigned long long)st.checkpoints);
+		fail = 1;
+	}
 	qfs_unmount(fs);
 	d->observe = NULL;
 	uint8_t *img = malloc(t.bytes);

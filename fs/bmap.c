@@ -263,7 +263,24 @@ int qfs_walk_disk(struct qfs *fs, const struct qfs_disk_inode *d, qfs_walk_fn fn
 	return err;
 }
 
-void qfs_sort_u32(uint32_t *a, size_t n)
+int qfs_vec_push(struct qfs_vec *v, uint64_t x)
+{
+	if (v->n == v->cap) {
+		size_t cap = v->cap ? v->cap * 2 : 256;
+		uint64_t *a = qfs_malloc(cap * sizeof(*a));
+		if (!a)
+			return -ENOMEM;
+		if (v->n)
+			memcpy(a, v->a, v->n * sizeof(*a));
+		qfs_free(v->a);
+		v->a = a;
+		v->cap = cap;
+	}
+	v->a[v->n++] = x;
+	return 0;
+}
+
+void qfs_sort_u64(uint64_t *a, size_t n)
 {
 	/* Heapsort: no recursion, no allocation. */
 	for (size_t start = n / 2; n > 1;) {
@@ -272,7 +289,7 @@ void qfs_sort_u32(uint32_t *a, size_t n)
 			root = --start;
 		} else {
 			n--;
-			uint32_t t = a[0];
+			uint64_t t = a[0];
 			a[0] = a[n];
 			a[n] = t;
 			root = 0;
@@ -283,7 +300,7 @@ void qfs_sort_u32(uint32_t *a, size_t n)
 				child++;
 			if (a[root] >= a[child])
 				break;
-			uint32_t t = a[root];
+			uint64_t t = a[root];
 			a[root] = a[child];
 			a[child] = t;
 		}

@@ -174,7 +174,13 @@ int qfs_bmap_truncate(struct qfs *fs, struct qfs_inode *ip, uint64_t nblk);
 /* Call fn for every block of an on-disk inode, reading indirect blocks from disk. */
 typedef int (*qfs_walk_fn)(void *ctx, uint32_t key, uint32_t addr);
 int qfs_walk_disk(struct qfs *fs, const struct qfs_disk_inode *d, qfs_walk_fn fn, void *ctx);
-void qfs_sort_u32(uint32_t *a, size_t n);
+void qfs_sort_u64(uint64_t *a, size_t n);
+/* A growing array of u64 (block lists of recovery and fsck). */
+struct qfs_vec {
+	uint64_t *a;
+	size_t n, cap;
+};
+int qfs_vec_push(struct qfs_vec *v, uint64_t x);
 
 /* ---- log.c ---- */
 void qfs_account(struct qfs *fs, uint32_t old, uint32_t new_addr);

@@ -8,7 +8,8 @@
  *   ownership  no block is claimed twice (inode-map blocks, inodes, data,
  *              indirect blocks: one sorted list of every address)
  *   usage      per-segment live counts equal the segment usage table
- *              (the one thing repair fixes: it writes a checkpoint)
+ *   summaries  every block in use is described by its pseg's summary as
+ *              belonging to its owner (the cleaner relies on it)
  *   tree       from the root: every directory block well formed, no name
  *              twice in a directory, entries name live inodes of the right
  *              type, every inode reached exactly once, a directory's parent
@@ -34,8 +35,8 @@ struct fsck {
 		uint32_t reached;
 	} *inos;
 	size_t ninos;
-	uint32_t *addrs;
-	size_t naddrs, capaddrs;
+	struct qfs_vec claims;  /* addr << 32 | tag(ino, key), every block in use */
+	uint32_t *live;         /* [nsegs] blocks in use per segment */
 	uint32_t cur_ino, cur_blocks;
 	uint64_t cur_maxkey;
 };
@@ -53,21 +54,16 @@ static void problem(struct fsck *c, const char *fmt, ...)
 		c->report(c->ctx, msg);
 }
 
-static int claim(struct fsck *c, uint32_t addr)
+/* Who owns a block, in 32 bits: compared with what the summaries say. */
+static uint32_t tag(uint32_t ino, uint32_t key)
 {
-	if (c->naddrs == c->capaddrs) {
-		size_t cap = c->capaddrs ? c->capaddrs * 2 : 1024;
-		uint32_t *a = qfs_malloc(cap * sizeof(*a));
-		if (!a)
-			return -ENOMEM;
-		if (c->naddrs)
-			memcpy(a, c->addrs, c->naddrs * sizeof(*a));
-		qfs_free(c->addrs);
-		c->addrs = a;
-		c->capaddrs = cap;
-	}
-	c->addrs[c->naddrs++] = addr;
-	return 0;
+	uint32_t k[2] = {ino, key};
+	return qfs_crc32c(0, k, sizeof(k));
+}
+
+static int claim(struct fsck *c, uint32_t addr, uint32_t ino, uint32_t key)
+{
+	return qfs_vec_push(&c->claims, (uint64_t)addr << 32 | tag(ino, key));
 }
 
 static int tree_block(void *ctx, uint32_t key, uint32_t addr)
@@ -78,7 +74,7 @@ static int tree_block(void *ctx, uint32_t key, uint32_t addr)
 			c->cur_maxkey = (uint64_t)key + 1;
 	}
 	c->cur_blocks++;
-	return claim(c, addr);
+	return claim(c, addr, c->cur_ino, key);
 }
 
 static struct fsck_ino *find_ino(struct fsck *c, uint32_t ino)
@@ -102,7 +98,7 @@ static int check_inodes(struct fsck *c, struct qfs_disk_inode *d)
 	size_t cap = 0;
 	for (uint32_t i = 0; i < fs->sb.imap_blocks; i++) {
 		if (fs->imap_addr[i]) {
-			int err = claim(c, fs->imap_addr[i]);
+			int err = claim(c, fs->imap_addr[i], 0, i);
 			if (err)
 				return err;
 		}
@@ -123,7 +119,7 @@ static int check_inodes(struct fsck *c, struct qfs_disk_inode *d)
 				problem(c, "inode %u: block %u is not a valid inode (%d)", ino, addr, err);
 				continue;
 			}
-			if (claim(c, addr))
+			if (claim(c, addr, ino, QFS_KEY_INODE))
 				return -ENOMEM;
 			c->cur_ino = ino;
 			c->cur_blocks = 0;
@@ -158,28 +154,86 @@ static int check_inodes(struct fsck *c, struct qfs_disk_inode *d)
 static int check_usage(struct fsck *c, bool fix, int *fixed)
 {
 	struct qfs *fs = c->fs;
-	qfs_sort_u32(c->addrs, c->naddrs);
-	uint32_t *live = qfs_zalloc(fs->sb.nsegs * sizeof(uint32_t));
-	if (!live)
+	uint64_t *a = c->claims.a;
+	qfs_sort_u64(a, c->claims.n);
+	c->live = qfs_zalloc(fs->sb.nsegs * sizeof(uint32_t));
+	if (!c->live)
 		return -ENOMEM;
-	for (size_t i = 0; i < c->naddrs; i++) {
-		if (i && c->addrs[i] == c->addrs[i - 1])
-			problem(c, "block %u claimed twice", c->addrs[i]);
-		else if (qfs_addr_ok(fs, c->addrs[i]))
-			live[qfs_seg_of(fs, c->addrs[i])]++;
+	for (size_t i = 0; i < c->claims.n; i++) {
+		uint32_t addr = (uint32_t)(a[i] >> 32);
+		if (i && addr == (uint32_t)(a[i - 1] >> 32))
+			problem(c, "block %u claimed twice", addr);
+		else if (qfs_addr_ok(fs, addr))
+			c->live[qfs_seg_of(fs, addr)]++;
 	}
 	for (uint32_t s = 0; s < fs->sb.nsegs; s++) {
-		if (live[s] == fs->sut[s].live)
+		if (c->live[s] == fs->sut[s].live)
 			continue;
 		problem(c, "segment %u: usage table says %u live blocks, found %u", s,
-			fs->sut[s].live, live[s]);
-		if (fix) {
-			fs->sut[s].live = live[s];
+			fs->sut[s].live, c->live[s]);
+		if (fix && fixed) {
+			fs->sut[s].live = c->live[s];
 			(*fixed)++;
 		}
 	}
-	qfs_free(live);
 	return 0;
+}
+
+/* First claim of addr, or -1. */
+static long find_claim(struct fsck *c, uint32_t addr)
+{
+	size_t lo = 0, hi = c->claims.n;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if ((uint32_t)(c->claims.a[mid] >> 32) < addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < c->claims.n && (uint32_t)(c->claims.a[lo] >> 32) == addr ? (long)lo : -1;
+}
+
+/*
+ * The cleaner trusts the summaries: every block in use must be described,
+ * by the pseg holding it, as belonging to its owner. Walk each segment in
+ * use from its start as the cleaner does (valid summaries, rising seq).
+ */
+static int check_summaries(struct fsck *c)
+{
+	struct qfs *fs = c->fs;
+	uint8_t *seen = qfs_zalloc(c->claims.n + 1);
+	struct qfs_disk_sum *sum = qfs_alloc_block();
+	int err = seen && sum ? 0 : -ENOMEM;
+	for (uint32_t s = 0; !err && s < fs->sb.nsegs; s++) {
+		if (!c->live[s])
+			continue;
+		uint64_t pos = qfs_seg_start(fs, s), end = pos + fs->sb.seg_blocks, last = 0;
+		while (!err && pos + 1 < end) {
+			err = qfs_dev_read(fs, pos, sum, 1);
+			if (err || qfs_sum_check(fs, sum, pos) || sum->seq <= last)
+				break;
+			last = sum->seq;
+			for (uint32_t k = 0; k < sum->nblocks; k++) {
+				uint32_t addr = (uint32_t)(pos + 1 + k);
+				long i = find_claim(c, addr);
+				if (i < 0)
+					continue;
+				seen[i] = 1;
+				if ((uint32_t)c->claims.a[i] != tag(sum->e[k].ino, sum->e[k].key))
+					problem(c, "block %u: its summary names inode %u key %#x, not its owner",
+						addr, sum->e[k].ino, sum->e[k].key);
+			}
+			pos += 1 + sum->nblocks;
+		}
+	}
+	for (size_t i = 0; !err && i < c->claims.n; i++) {
+		uint32_t addr = (uint32_t)(c->claims.a[i] >> 32);
+		if (!seen[i] && qfs_addr_ok(fs, addr) && (!i || addr != (uint32_t)(c->claims.a[i - 1] >> 32)))
+			problem(c, "block %u: in use but no summary describes it", addr);
+	}
+	qfs_free(seen);
+	qfs_free_block(sum);
+	return err == -EIO || err == -ENOMEM ? err : 0;
 }
 
 static uint64_t name_hash(const char *s)
@@ -317,10 +371,13 @@ static int fsck_run(struct qfs *fs, bool fix, qfs_report_fn report, void *ctx, i
 	if (!err)
 		err = check_usage(&c, fix, fixed);
 	if (!err)
+		err = check_summaries(&c);
+	if (!err)
 		err = check_tree(&c);
 	qfs_free_block(d);
 	qfs_free(c.inos);
-	qfs_free(c.addrs);
+	qfs_free(c.claims.a);
+	qfs_free(c.live);
 	return err ? err : c.problems;
 }
 

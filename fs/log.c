@@ -279,16 +279,17 @@ static int write_inode(struct qfs *fs, struct qfs_inode *ip)
 /* Write ip's dirty buffers with keys in [lo, hi], in key order. */
 static int write_bufs(struct qfs *fs, struct qfs_inode *ip, uint32_t lo, uint32_t hi)
 {
-	uint32_t n = 0, *keys = qfs_malloc(ip->ndirty * sizeof(uint32_t) + 1);
+	uint32_t n = 0;
+	uint64_t *keys = qfs_malloc(ip->ndirty * sizeof(uint64_t) + 1);
 	if (!keys)
 		return -ENOMEM;
 	for (struct qfs_buf *b = ip->bufs; b; b = b->inext)
 		if (b->dirty && b->key >= lo && b->key <= hi)
 			keys[n++] = b->key;
-	qfs_sort_u32(keys, n);
+	qfs_sort_u64(keys, n);
 	int err = 0;
 	for (uint32_t i = 0; i < n && !err; i++) {
-		struct qfs_buf *b = qfs_buf_find(fs, ip, keys[i]);
+		struct qfs_buf *b = qfs_buf_find(fs, ip, (uint32_t)keys[i]);
 		uint32_t addr, old;
 		err = qfs_log_append(fs, ip->ino, b->key, b->data, &addr);
 		if (!err)

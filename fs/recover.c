@@ -16,52 +16,30 @@
  */
 #include "fs/fs_int.h"
 
-struct vec {
-	uint32_t *a;
-	size_t n, cap;
-};
-
-static int vec_push(struct vec *v, uint32_t x)
-{
-	if (v->n == v->cap) {
-		size_t cap = v->cap ? v->cap * 2 : 256;
-		uint32_t *a = qfs_malloc(cap * sizeof(*a));
-		if (!a)
-			return -ENOMEM;
-		if (v->n)
-			memcpy(a, v->a, v->n * sizeof(*a));
-		qfs_free(v->a);
-		v->a = a;
-		v->cap = cap;
-	}
-	v->a[v->n++] = x;
-	return 0;
-}
-
 static int collect(void *ctx, uint32_t key, uint32_t addr)
 {
-	return vec_push(ctx, addr);
+	return qfs_vec_push(ctx, addr);
 }
 
 /* The inode block at addr and every block of its tree, sorted. */
 static int tree_of(struct qfs *fs, uint32_t ino, uint32_t addr, struct qfs_disk_inode *d,
-		   struct vec *v)
+		   struct qfs_vec *v)
 {
 	int err = qfs_inode_read_disk(fs, ino, addr, d);
 	if (err)
 		return err;
 	if (d->mode != QFS_MODE_FREE) {
-		err = vec_push(v, addr);
+		err = qfs_vec_push(v, addr);
 		if (!err)
 			err = qfs_walk_disk(fs, d, collect, v);
 	}
-	qfs_sort_u32(v->a, v->n);
+	qfs_sort_u64(v->a, v->n);
 	return err;
 }
 
 static int apply_inode(struct qfs *fs, uint32_t ino, uint32_t addr, struct qfs_disk_inode *d)
 {
-	struct vec o = {0}, n = {0};
+	struct qfs_vec o = {0}, n = {0};
 	uint32_t old = qfs_imap_get(fs, ino);
 	int err = 0;
 	if (ino == 0 || ino >= fs->sb.max_inodes)
@@ -74,9 +52,9 @@ static int apply_inode(struct qfs *fs, uint32_t ino, uint32_t addr, struct qfs_d
 		size_t i = 0, j = 0;
 		while (i < o.n || j < n.n) {
 			if (j == n.n || (i < o.n && o.a[i] < n.a[j]))
-				qfs_account(fs, o.a[i++], 0);
+				qfs_account(fs, (uint32_t)o.a[i++], 0);
 			else if (i == o.n || n.a[j] < o.a[i])
-				qfs_account(fs, 0, n.a[j++]);
+				qfs_account(fs, 0, (uint32_t)n.a[j++]);
 			else
 				i++, j++;
 		}

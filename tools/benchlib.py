@@ -413,8 +413,13 @@ def group_points(rows):
     return pts
 
 
+def _measured(rows):
+    """The rows whose figures count: runs without I/O errors (a failed run's iops say nothing)."""
+    return [r for r in rows if _f(r, "errors") == 0 and _f(r, "iops") is not None]
+
+
 def _median(rows, k):
-    vals = [v for v in (_f(r, k) for r in rows) if v is not None]
+    vals = [v for v in (_f(r, k) for r in _measured(rows)) if v is not None]
     return statistics.median(vals) if vals else None
 
 
@@ -431,10 +436,8 @@ def _fmt(v):
 
 
 def _cell(rows, k="iops"):
-    vals = [v for v in (_f(r, k) for r in rows) if v is not None]
-    if not vals:
-        return "-"
-    cell = "%s (%s-%s)" % (_fmt(statistics.median(vals)), _fmt(min(vals)), _fmt(max(vals)))
+    vals = [v for v in (_f(r, k) for r in _measured(rows)) if v is not None]
+    cell = "%s (%s-%s)" % (_fmt(statistics.median(vals)), _fmt(min(vals)), _fmt(max(vals))) if vals else "-"
     flags = ""
     if any(r.get("agree") == "NO" for r in rows):
         flags += " **count!**"
@@ -594,6 +597,10 @@ def write_summary(path, rows, meta, configs):
                     best_for_run.setdefault(c, {})[q] = by_cfg[c][q]
     L += ["", "## Default for `make run`", ""]
     L += make_run_default(best_for_run, configs)
+    excluded = [c.name for c in configs if c.name not in good and c.name in {r["config"] for r in rows}]
+    if excluded:
+        L += ["", "Not correct in this run, so never ranked (I/O errors or a count QEMU disagrees "
+              "with; see the end): %s." % ", ".join(excluded)]
     L += effects_table(rows, qds)
     # Host cross-check.
     checked = [r for r in rows if r.get("agree")]
@@ -620,9 +627,15 @@ def write_summary(path, rows, meta, configs):
                                                      r["qemu_reqs"]))
     failed = [r for r in rows if not _ok(r)]
     if failed:
-        L += ["", "## Runs with problems", "", "| boot | configuration | run | status |", "|---:|---|---|---|"]
-        for r in failed:
-            L.append("| %s | %s | %s | %s |" % (r["boot"], r["config"], r["spec"], r["status"]))
+        L += ["", "## Runs with problems", "",
+              "The console of boot N is logs/bootNN.log; a device failure fails every later run of its boot.",
+              "", "| boot | configuration | run | status |", "|---:|---|---|---|"]
+        for boot in dict.fromkeys(r["boot"] for r in failed):
+            rs = [r for r in failed if r["boot"] == boot]
+            for r in rs[:3]:
+                L.append("| %s | %s | %s | %s |" % (r["boot"], r["config"], r["spec"], r["status"]))
+            if len(rs) > 3:
+                L.append("| %s | %s | and %d more | |" % (boot, rs[0]["config"], len(rs) - 3))
     with open(path, "w") as f:
         f.write("\n".join(L) + "\n")
 
@@ -630,7 +643,7 @@ def write_summary(path, rows, meta, configs):
 def make_run_default(by_cfg, configs):
     """The configuration to suggest for `make run`, from {config: {1: rows, 32: rows}} of
     correct randwrite 4k irq runs on configurations that store data."""
-    both = {c: v for c, v in by_cfg.items() if 1 in v and 32 in v}
+    both = {c: v for c, v in by_cfg.items() if 1 in v and 32 in v and _measured(v[1]) and _measured(v[32])}
     if not both:
         return ["Not enough data (needs correct randwrite 4k irq runs at QD1 and QD32 on a "
                 "configuration that stores data)."]
@@ -647,8 +660,8 @@ def make_run_default(by_cfg, configs):
     args = " ".join(next(x for x in configs if x.name == pick).qemu_args("build/disk.img"))
     L += ["", "Fastest: **%s** (`%s`)." % (pick, args)]
     # Within the spread? Then the ranking is not a finding.
-    lo = lambda c, q: min(_f(r, "iops") for r in both[c][q])
-    hi = lambda c, q: max(_f(r, "iops") for r in both[c][q])
+    lo = lambda c, q: min(_f(r, "iops") for r in _measured(both[c][q]))
+    hi = lambda c, q: max(_f(r, "iops") for r in _measured(both[c][q]))
     close = [c for c in ranked[1:] if all(hi(c, q) >= lo(pick, q) for q in (1, 32))]
     if close:
         L.append("Its min-max ranges overlap those of %s at both depths: on this host the "
@@ -692,11 +705,9 @@ def write_plot(path, rows, gnuplot="gnuplot"):
             name = "$d%d_%d" % (i, j)
             S.append("%s << EOD" % name)
             for q in sorted(by_qd):
-                m = _median(by_qd[q], "iops")
-                lo = min(_f(r, "iops") for r in by_qd[q])
-                hi = max(_f(r, "iops") for r in by_qd[q])
-                if m and m > 0:
-                    S.append("%d %g %g %g" % (q, m, max(lo, 1e-3), hi))
+                vals = [_f(r, "iops") for r in _measured(by_qd[q])]
+                if vals and statistics.median(vals) > 0:
+                    S.append("%d %g %g %g" % (q, statistics.median(vals), max(min(vals), 1e-3), max(vals)))
             S.append("EOD")
             style = _line_style(next(iter(by_qd.values()))[0])
             plots.append("%s using 1:2:3:4 with yerrorlines %s lw 1.5 title %s" % (name, style, _gq(cfg)))

@@ -226,14 +226,14 @@ out:
 	return rc;
 }
 
-/* v / d as "123.45" (two decimals), integers only. */
-static void fmt_ratio(char *buf, size_t n, uint64_t v, uint64_t d)
+/* v / d as "123.45" (two decimals), integers only; v is wide so bytes * 1e9 cannot wrap. */
+static void fmt_ratio(char *buf, size_t n, unsigned __int128 v, uint64_t d)
 {
 	if (d == 0) {
 		snprintf(buf, n, "0");
 		return;
 	}
-	uint64_t hundredths = (uint64_t)(((unsigned __int128)v * 100 + d / 2) / d);
+	uint64_t hundredths = (uint64_t)((v * 100 + d / 2) / d);
 	snprintf(buf, n, "%llu.%02llu", (unsigned long long)(hundredths / 100),
 		 (unsigned long long)(hundredths % 100));
 }
@@ -249,8 +249,8 @@ void bench_report(const struct bench_spec *s, const struct bench_result *r, cons
 		busy[24];
 	uint64_t ns = tsc_to_ns(r->ticks);
 	fmt_ratio(secs, sizeof(secs), ns, 1000000000ull);
-	fmt_ratio(iops, sizeof(iops), r->ios * 1000000000ull, ns ? ns : 1);
-	fmt_ratio(mibps, sizeof(mibps), r->bytes * 1000000000ull / (1 << 20), ns ? ns : 1);
+	fmt_ratio(iops, sizeof(iops), (unsigned __int128)r->ios * 1000000000ull, ns ? ns : 1);
+	fmt_ratio(mibps, sizeof(mibps), (unsigned __int128)r->bytes * 1000000000ull / (1 << 20), ns ? ns : 1);
 	fmt_us(p50, sizeof(p50), hist_quantile(r->lat, 500000));
 	fmt_us(p99, sizeof(p99), hist_quantile(r->lat, 990000));
 	fmt_us(p999, sizeof(p999), hist_quantile(r->lat, 999000));

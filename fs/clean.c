@@ -6,12 +6,15 @@
  * every live block dirty; liveness is checked through the summary (ino, key)
  * against the inode map and the block maps. A checkpoint then writes the
  * live blocks elsewhere and frees the emptied segments (with DISCARD when
- * the device offers it). At most QFS_CLEAN_BUDGET victims per operation: a
+ * the device offers it). At most QFS_CLEAN_BUDGET victims and
+ * QFS_CLEAN_BLOCKS live blocks moved per operation (a victim may be cleaned
+ * over several operations): a
  * full disk makes writes slower, never stalls them unboundedly.
  */
 #include "fs/fs_int.h"
 
-#define QFS_CLEAN_BUDGET 16 /* victims per operation, at most */
+#define QFS_CLEAN_BUDGET 16    /* victims per operation, at most */
+#define QFS_CLEAN_BLOCKS 2048u /* live blocks moved per operation, at most (8 MiB) */
 
 /*
  * Space policy. R reserved segments keep cleaning, deletes and checkpoints
@@ -76,12 +79,14 @@ static long pick_victim(struct qfs *fs, const uint32_t *skip, int nskip)
 	return best;
 }
 
+/* Mark the block at addr dirty if it is live: 1 when it was, 0, or -errno. */
 static int mark_live(struct qfs *fs, uint32_t ino, uint32_t key, uint32_t addr)
 {
 	if (ino == 0) {
-		if (key < fs->sb.imap_blocks && fs->imap_addr[key] == addr)
-			fs->imap_dirty[key] = 1;
-		return 0;
+		if (key >= fs->sb.imap_blocks || fs->imap_addr[key] != addr)
+			return 0;
+		fs->imap_dirty[key] = 1;
+		return 1;
 	}
 	if (ino >= fs->sb.max_inodes || !qfs_imap_get(fs, ino))
 		return 0;
@@ -91,8 +96,10 @@ static int mark_live(struct qfs *fs, uint32_t ino, uint32_t key, uint32_t addr)
 	int err = qfs_iget(fs, ino, &ip);
 	if (err)
 		return err == -ENOENT ? 0 : err;
+	int live = 0;
 	if (key == QFS_KEY_INODE) {
 		qfs_inode_dirty(fs, ip);
+		live = 1;
 	} else {
 		uint32_t a;
 		struct qfs_buf *b;
@@ -101,14 +108,16 @@ static int mark_live(struct qfs *fs, uint32_t ino, uint32_t key, uint32_t addr)
 			err = qfs_buf_get(fs, ip, key, addr, &b);
 			if (!err)
 				qfs_buf_dirty(fs, b);
+			live = 1;
 		}
 	}
 	qfs_iput(fs, ip);
-	return err;
+	return err ? err : live;
 }
 
-/* Mark every live block of segment v dirty: the next commit moves them. */
-static int clean_seg(struct qfs *fs, uint32_t v)
+/* Mark the live blocks of segment v dirty, at most *budget of them: the
+ * next commit moves them. */
+static int clean_seg(struct qfs *fs, uint32_t v, uint32_t *budget)
 {
 	uint64_t pos = qfs_seg_start(fs, v), end = pos + fs->sb.seg_blocks;
 	struct qfs_disk_sum *s = qfs_alloc_block();
@@ -116,17 +125,27 @@ static int clean_seg(struct qfs *fs, uint32_t v)
 		return -ENOMEM;
 	uint64_t last_seq = 0;
 	int err = 0;
-	while (!err && pos + 1 < end) {
+	bool whole = true;
+	while (!err && pos + 1 < end && whole) {
 		err = qfs_dev_read(fs, pos, s, 1);
 		if (err || qfs_sum_check(fs, s, pos) || s->seq <= last_seq)
 			break;
 		last_seq = s->seq;
-		for (uint32_t k = 0; !err && k < s->nblocks; k++)
-			err = mark_live(fs, s->e[k].ino, s->e[k].key, (uint32_t)(pos + 1 + k));
+		for (uint32_t k = 0; !err && k < s->nblocks; k++) {
+			if (!*budget) {
+				whole = false;
+				break;
+			}
+			int r = mark_live(fs, s->e[k].ino, s->e[k].key, (uint32_t)(pos + 1 + k));
+			if (r < 0)
+				err = r;
+			else
+				*budget -= (uint32_t)r;
+		}
 		pos += 1 + s->nblocks;
 	}
 	qfs_free_block(s);
-	if (!err)
+	if (!err && whole)
 		fs->cleaned_segs++;
 	return err;
 }
@@ -141,7 +160,7 @@ static bool pending_segs(struct qfs *fs)
 
 int qfs_make_room(struct qfs *fs, uint32_t need)
 {
-	uint32_t victims[QFS_CLEAN_BUDGET];
+	uint32_t victims[QFS_CLEAN_BUDGET], budget = QFS_CLEAN_BLOCKS;
 	int nv = 0, err = 0;
 	if (fs->cleaning)
 		return 0;
@@ -158,12 +177,13 @@ int qfs_make_room(struct qfs *fs, uint32_t need)
 					(fs->free_segs - reserved) * (fs->sb.seg_blocks - 1) : 0;
 			while (!err && nv < QFS_CLEAN_BUDGET && gain < 2 * fs->sb.seg_blocks) {
 				long v = pick_victim(fs, victims, nv);
-				if (v < 0 || moved + fs->sut[v].live > room)
+				uint32_t take = v < 0 ? 0 : fs->sut[v].live < budget ? fs->sut[v].live : budget;
+				if (v < 0 || !take || moved + take > room)
 					break;
 				gain += fs->sb.seg_blocks - fs->sut[v].live;
-				moved += fs->sut[v].live;
+				moved += take;
 				victims[nv++] = (uint32_t)v;
-				err = clean_seg(fs, (uint32_t)v);
+				err = clean_seg(fs, (uint32_t)v, &budget);
 			}
 			if (!err && (uint32_t)nv == before)
 				break; /* nothing can be cleaned now: writes meet -ENOSPC */

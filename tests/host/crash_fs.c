@@ -109,6 +109,7 @@ static bool dir_empty(struct model *m, const char *d)
 /* One random operation on fs and, when it succeeds, on the model. Returns
  * 1 when it was a durability point (fsync/sync), 0, or -1 on a mismatch. */
 static bool big_writes; /* commits of more than QFS_MIX_BLOCKS: both log heads */
+static uint32_t seg_bytes = 64 << 10;
 
 static int step(struct qfs *fs, struct model *m, uint64_t *rng, char *why, size_t wn)
 {
@@ -426,7 +427,7 @@ static unsigned long long cleaned_total;
 
 static int crash_run(uint64_t seed, bool ballast, int nops, int variants, char *why, size_t wn)
 {
-	struct blkdev_ram *d = ram_fs(IMG_BYTES, 64 << 10);
+	struct blkdev_ram *d = ram_fs(IMG_BYTES, seg_bytes);
 	struct qfs *fs;
 	struct qfs_mount_opts mo = {.cache_blocks = 64};
 	if (!d || qfs_mount(&d->dev, &mo, &fs)) {
@@ -548,6 +549,7 @@ int main(void)
 			break;
 		char why[300] = "";
 		big_writes = s % 3 == 2;
+		seg_bytes = s % 3 == 1 ? 128 << 10 : 64 << 10; /* fewer, larger segments too */
 		int err = crash_run((uint64_t)s * 7919, s % 3 == 0, nops, variants, why, sizeof(why));
 		printf("TEST crash_seed%d %s%s%s\n", s, err ? "FAIL" : "PASS", err ? " " : "", err ? why : "");
 		fflush(stdout);

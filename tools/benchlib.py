@@ -24,6 +24,10 @@ REQUIRED = ("name", "target", "dev", "op", "bs", "qd", "mode", "ios", "secs", "i
             "busy_ns_per_io", "errors")
 NUMERIC = ("bs", "qd", "ios", "secs", "iops", "mibps", "p50_us", "p99_us", "p999_us", "max_us",
            "kicks_per_io", "irqs_per_io", "avg_batch", "busy_ns_per_io", "errors")
+# File-level runs (target=fs) add these (kernel/bench_fs.c); fill runs add FILL_KEYS.
+FS_REQUIRED = ("dev_ios", "dev_bytes", "wa", "durable", "wce", "fsync_every", "files")
+FILL_KEYS = ("fill_pct", "used_pct", "cleaned_segs")
+FS_OPS = ("smallfiles", "append", "create", "fill")
 AGREE_TOLERANCE = 0.02  # guest and QEMU counts further apart than this are flagged
 
 
@@ -80,14 +84,22 @@ def parse_size(s):
 
 
 def spec_expectations(spec):
-    """What one raw run in bench= syntax asks for: {op, mode, bs, qd, and time_ms or ios},
-    with the kernel's defaults (kernel/bench_spec.c: randwrite, irq, 4k, qd1, 2s)."""
+    """What one run in bench= syntax asks for: {op, mode, bs, qd, and time_ms or ios},
+    with the kernel's defaults (kernel/bench_spec.c: randwrite, irq, 4k, qd1, 2s); a
+    file-level run (fs:...) adds target "fs", fsync_every (default 1) and fill_pct."""
     want = {"op": "randwrite", "mode": "irq", "bs": 4096, "qd": 1, "time_ms": 2000}
+    fs = {}
     for tok in spec.split(":"):
         k, eq, v = tok.partition("=")
+        if eq and k in ("fsync", "fill", "files") and v.isdigit():
+            fs[{"fsync": "fsync_every", "fill": "fill_pct", "files": "files"}[k]] = int(v)
         if eq:
             tok = {"bs": v, "qd": "qd" + v, "time": v, "ios": v + "ios", "mode": v}.get(k, "")
-        if tok in ("randwrite", "seqwrite", "randread", "seqread", "flushwrite"):
+        if tok == "fs" and "op" not in fs:
+            fs["op"] = "smallfiles"
+        if tok in FS_OPS:
+            fs["op"] = tok
+        elif tok in ("randwrite", "seqwrite", "randread", "seqread", "flushwrite"):
             want["op"] = tok
         elif tok.startswith("mixed"):
             want["op"] = "mixed"
@@ -103,7 +115,25 @@ def spec_expectations(spec):
             want.pop("ios", None)
         elif parse_size(tok) is not None:
             want["bs"] = parse_size(tok)
+    if fs:
+        want.update(target="fs", op=fs.pop("op", "smallfiles"), fsync_every=1)
+        want.update(fs)
+        if want["op"] == "fill":
+            want.setdefault("fill_pct", 50)
     return want
+
+
+def is_fs(row):
+    """A file-level run (target=fs), from its BENCH line or, failing that, its spec."""
+    if row.get("target"):
+        return row["target"] == "fs"
+    return spec_expectations(row.get("spec") or row.get("name") or "").get("target") == "fs"
+
+
+def expect_durable(want):
+    """Whether the kernel calls a file-level run durable: every acknowledged write covered by
+    a completed FLUSH (an fsync after each: append always, others with fsync=1)."""
+    return want.get("op") == "append" or want.get("fsync_every", 1) == 1
 
 
 def check_bench(rec, want=None):
@@ -137,6 +167,8 @@ def check_bench(rec, want=None):
     if abs(mib - n["mibps"]) > 0.01 * mib + 0.02:
         probs.append("mibps %s != iops x bs (%.2f)" % (rec["mibps"], mib))
     want = want or {}
+    if rec.get("target") == "fs" or want.get("target") == "fs":
+        probs += _check_fs(rec, n, want)
     for k in ("op", "mode"):
         if k in want and rec[k] != want[k]:
             probs.append("%s=%s, asked for %s" % (k, rec[k], want[k]))
@@ -158,6 +190,34 @@ def check_bench(rec, want=None):
         if n["secs"] > t + n["max_us"] / 1e6 + max(0.25, t / 10):
             probs.append("secs=%s overran the %g s asked for by more than the slowest request"
                          % (rec["secs"], t))
+    return probs
+
+
+def _check_fs(rec, n, want):
+    """The file-level keys of a BENCH line: present, numbers, consistent with the run."""
+    keys = FS_REQUIRED + (FILL_KEYS if rec.get("op") == "fill" or want.get("op") == "fill" else ())
+    probs = ["missing key %s" % k for k in keys if k not in rec]
+    probs += ["%s=%s is not a number >= 0" % (k, rec[k]) for k in keys
+              if k in rec and (number(rec, k) is None or number(rec, k) < 0)]
+    if probs:
+        return probs
+    if want.get("target") == "fs" and rec.get("target") != "fs":
+        probs.append("target=%s, asked for fs" % rec.get("target"))
+    if number(rec, "dev_ios") <= 0:
+        probs.append("dev_ios=0: the file operations reached no device")
+    if rec.get("durable") not in ("0", "1"):
+        probs.append("durable=%s is neither 0 nor 1" % rec["durable"])
+    elif want.get("target") == "fs" and rec["durable"] != ("1" if expect_durable(want) else "0"):
+        probs.append("durable=%s for a run that %s fsync after every write" % (
+            rec["durable"], "does" if expect_durable(want) else "does not"))
+    if "fsync_every" in want and want.get("op") != "append" and number(rec, "fsync_every") != want["fsync_every"]:
+        probs.append("fsync_every=%s, asked for %d" % (rec["fsync_every"], want["fsync_every"]))
+    if "fill_pct" in want and number(rec, "fill_pct") != want["fill_pct"]:
+        probs.append("fill_pct=%s, asked for %d" % (rec["fill_pct"], want["fill_pct"]))
+    # wa is device bytes written per file byte written, to two decimals.
+    file_bytes = n["ios"] * n["bs"]
+    if file_bytes > 0 and abs(number(rec, "wa") - number(rec, "dev_bytes") / file_bytes) > 0.011:
+        probs.append("wa=%s != dev_bytes / (ios x bs) (%.2f)" % (rec["wa"], number(rec, "dev_bytes") / file_bytes))
     return probs
 
 
@@ -188,8 +248,15 @@ class Config:
         if self.queue_size != 256:
             n += " qs%d" % self.queue_size
         if self.packed:
-            n += " +packed"
+            n += " packed"
+        if self.num_queues != 1:
+            n += " q%d" % self.num_queues
         return n
+
+    @property
+    def family(self):
+        """The name without the ring and queue settings: what packed and MQ variants share."""
+        return Config(**dict(self.__dict__, packed=False, num_queues=1)).name
 
     @property
     def stores_data(self):
@@ -317,6 +384,8 @@ def op_counters(op):
         return ("rd_operations",)
     if op in ("randwrite", "seqwrite", "flushwrite"):
         return ("wr_operations",)
+    if op in FS_OPS:  # reads, writes and the FLUSHes of fsync: dev_ios counts all three
+        return ("rd_operations", "wr_operations", "flush_operations")
     return ("rd_operations", "wr_operations")
 
 
@@ -360,12 +429,24 @@ def attribute_requests(ops, start, after):
     return out
 
 
-def agreement(guest_ios, qemu_reqs):
-    """'yes', 'NO' (more than AGREE_TOLERANCE apart) or '' (no QEMU count)."""
-    if qemu_reqs is None or qemu_reqs == "":
+def agreement(guest_ios, qemu_reqs, at_least=False):
+    """'yes', 'NO' (more than AGREE_TOLERANCE apart) or '' (no QEMU count).
+
+    at_least: QEMU's count may exceed the guest's by any amount (a file-level run: between
+    two readings QEMU also serves the mount, the setup and the fill, which dev_ios leaves
+    out), but may not fall short of it."""
+    if qemu_reqs is None or qemu_reqs == "" or guest_ios is None or guest_ios == "":
         return ""
     g, q = float(guest_ios), float(qemu_reqs)
+    if at_least:
+        return "yes" if q >= g - AGREE_TOLERANCE * max(g, 1.0) else "NO"
     return "yes" if abs(g - q) <= AGREE_TOLERANCE * max(g, 1.0) else "NO"
+
+
+def guest_requests(row):
+    """The guest's count to hold against QEMU's: device requests (dev_ios) for a file-level
+    run, I/Os for a raw one."""
+    return row.get("dev_ios") if is_fs(row) else row.get("ios")
 
 
 # ---------------------------------------------------------------- outputs
@@ -374,7 +455,9 @@ CONFIG_COLUMNS = ("config", "accel", "machine", "backend", "cache", "aio", "ioth
                   "event_idx", "indirect", "packed", "num_queues")
 RESULT_COLUMNS = ("ios", "secs", "iops", "mibps", "p50_us", "p99_us", "p999_us", "max_us",
                   "kicks_per_io", "irqs_per_io", "avg_batch", "busy_ns_per_io", "errors", "first_error")
-CSV_COLUMNS = (("boot", "repeat") + CONFIG_COLUMNS + ("spec", "target", "dev", "op", "bs", "qd", "mode")
+RESULT_COLUMNS += FS_REQUIRED + FILL_KEYS
+CSV_COLUMNS = (("boot", "repeat") + CONFIG_COLUMNS + ("guest_ring", "guest_queues", "spec",
+                                                      "target", "dev", "op", "bs", "qd", "mode")
                + RESULT_COLUMNS + ("qemu_reqs", "qemu_exact", "agree", "status", "qemu_cmdline"))
 
 
@@ -403,10 +486,10 @@ def _f(r, k):
 
 
 def group_points(rows):
-    """{(op, bs, mode): {config: {qd: [rows]}}} of the runs that produced figures, in first-seen order."""
+    """{(op, bs, mode): {config: {qd: [rows]}}} of the raw runs that produced figures, in first-seen order."""
     pts = {}
     for r in rows:
-        if _f(r, "iops") is None:
+        if _f(r, "iops") is None or is_fs(r):
             continue
         key = (r["op"], int(float(r["bs"])), r["mode"])
         pts.setdefault(key, {}).setdefault(r["config"], {}).setdefault(int(float(r["qd"])), []).append(r)
@@ -458,6 +541,9 @@ def _backend(r):
 EFFECTS = (("iothread off -> on", lambda r: r["iothread"], "off", "on"),
            ("event_idx on -> off", lambda r: r["event_idx"], "on", "off"),
            ("irq -> poll mode", lambda r: r["mode"], "irq", "poll"),
+           ("irq -> hybrid mode", lambda r: r["mode"], "irq", "hybrid"),
+           ("split -> packed ring", lambda r: r["packed"], "off", "on"),
+           ("1 -> 4 queues", lambda r: str(r["num_queues"]), "1", "4"),
            ("writeback/threads -> none/native", _backend, "writeback/threads", "none/native"),
            ("writeback/threads -> null-co", _backend, "writeback/threads", "null-co"))
 POINT_FIELDS = ("backend", "cache", "aio", "iothread", "event_idx", "queue_size", "indirect", "packed",
@@ -469,7 +555,7 @@ def effects_table(rows, qds):
     geometric mean over every pair of points that differ only there (4k randwrite/randread)."""
     med = {}
     for r in rows:
-        if _f(r, "iops") and r.get("bs") in ("4096", 4096):
+        if _f(r, "iops") and r.get("bs") in ("4096", 4096) and not is_fs(r):
             med.setdefault(tuple(str(r[k]) for k in POINT_FIELDS), []).append(_f(r, "iops"))
     med = {k: statistics.median(v) for k, v in med.items()}
     show = [q for q in (1, 32, 128) if q in qds]
@@ -509,7 +595,8 @@ def _io_correct(r):
 
 
 def correct_configs(rows):
-    """Configurations whose every run is _io_correct()."""
+    """Configurations whose every raw run is _io_correct() (file-level runs are judged apart)."""
+    rows = [r for r in rows if not is_fs(r)]
     bad = {r["config"] for r in rows if not _io_correct(r)}
     return [c for c in dict.fromkeys(r["config"] for r in rows) if c not in bad]
 
@@ -602,28 +689,45 @@ def write_summary(path, rows, meta, configs):
         L += ["", "Not correct in this run, so never ranked (I/O errors or a count QEMU disagrees "
               "with; see the end): %s." % ", ".join(excluded)]
     L += effects_table(rows, qds)
+    L += side_by_side(rows)
+    L += fs_tables(rows)
     # Host cross-check.
-    checked = [r for r in rows if r.get("agree")]
+    checked = [r for r in rows if r.get("agree") and not is_fs(r)]
     flagged = [r for r in rows if r.get("agree") == "NO"]
     approx = [r for r in checked if r.get("qemu_exact") == "no"]
+    fs_checked = [r for r in rows if r.get("agree") and is_fs(r)]
     L += ["", "## Host cross-check (QEMU `query-blockstats`)", "",
-          "%d of %d runs compared with QEMU's count of completed requests; %d differ by more "
-          "than %d%%%s." % (len(checked), len(rows), len(flagged), round(AGREE_TOLERANCE * 100),
+          "%d of %d raw runs compared with QEMU's count of completed requests; %d differ by more "
+          "than %d%%%s." % (len(checked), len([r for r in rows if not is_fs(r)]),
+                            len([r for r in flagged if not is_fs(r)]), round(AGREE_TOLERANCE * 100),
                             "; %d counts approximate (a neighbouring run used the same counters)"
                             % len(approx) if approx else "")]
-    if checked:
-        L += ["", "| configuration | runs | guest I/Os | QEMU requests | largest difference |",
+    if fs_checked:
+        L += ["", "File-level runs: QEMU's reads + writes + flushes between two readings also hold "
+              "the unmount, mount, setup and fill around the run, so the guest's device requests "
+              "(dev_ios) are only checked not to exceed QEMU's count: %d of %d runs checked, %d fail."
+              % (len(fs_checked), len([r for r in rows if is_fs(r)]),
+                 len([r for r in flagged if is_fs(r)]))]
+    if checked or fs_checked:
+        L += ["", "| configuration | runs | guest requests | QEMU requests | largest difference |",
               "|---|---:|---:|---:|---:|"]
-        for cfg in dict.fromkeys(r["config"] for r in checked):
-            rs = [r for r in checked if r["config"] == cfg]
-            worst = max(abs(float(r["ios"]) - float(r["qemu_reqs"])) / max(float(r["ios"]), 1) for r in rs)
-            L.append("| %s | %d | %d | %d | %.2f%% |" % (cfg, len(rs), sum(int(float(r["ios"])) for r in rs),
-                                                     sum(int(float(r["qemu_reqs"])) for r in rs), 100 * worst))
+        for label, rs_all in (("", checked), (" (file-level, QEMU >= guest)", fs_checked)):
+            for cfg in dict.fromkeys(r["config"] for r in rs_all):
+                rs = [r for r in rs_all if r["config"] == cfg]
+                g = lambda r: float(guest_requests(r))
+                if label:  # only a shortfall counts (QEMU's count holds more than the run)
+                    worst = "%.2f%% short" % (100 * max(max(g(r) - float(r["qemu_reqs"]), 0) / max(g(r), 1)
+                                                        for r in rs))
+                else:
+                    worst = "%.2f%%" % (100 * max(abs(g(r) - float(r["qemu_reqs"])) / max(g(r), 1) for r in rs))
+                L.append("| %s%s | %d | %d | %d | %s |" % (
+                    cfg, label, len(rs), sum(int(g(r)) for r in rs),
+                    sum(int(float(r["qemu_reqs"])) for r in rs), worst))
     if flagged:
         L += ["", "Disagreeing runs:", "",
-              "| boot | configuration | run | guest ios | QEMU requests |", "|---:|---|---|---:|---:|"]
+              "| boot | configuration | run | guest requests | QEMU requests |", "|---:|---|---|---:|---:|"]
         for r in flagged:
-            L.append("| %s | %s | %s | %s | %s |" % (r["boot"], r["config"], r["spec"], r["ios"],
+            L.append("| %s | %s | %s | %s | %s |" % (r["boot"], r["config"], r["spec"], guest_requests(r),
                                                      r["qemu_reqs"]))
     failed = [r for r in rows if not _ok(r)]
     if failed:
@@ -638,6 +742,114 @@ def write_summary(path, rows, meta, configs):
                 L.append("| %s | %s | and %d more | |" % (boot, rs[0]["config"], len(rs) - 3))
     with open(path, "w") as f:
         f.write("\n".join(L) + "\n")
+
+
+def _variant(r):
+    """A raw row's ring and queues as the device offered them: (ring, queues)."""
+    return ("packed" if r.get("packed") == "on" else "split", int(float(r.get("num_queues") or 1)))
+
+
+def side_by_side(rows):
+    """Split vs packed, 1 vs N queues and irq vs poll vs hybrid, one row per (family, ring,
+    queues), for every family (configuration without ring and queue settings) measured with
+    more than one of them or more than one mode: median IOPS per mode and queue depth."""
+    raw = [r for r in rows if not is_fs(r) and _f(r, "iops") is not None and r.get("bs") in ("4096", 4096)]
+    fam = lambda r: config_from_row(r).family
+    groups = {}
+    for r in raw:
+        groups.setdefault(fam(r), {}).setdefault(_variant(r), []).append(r)
+    fams = [f for f, v in groups.items() if len(v) > 1]
+    if not fams:
+        return []
+    modes = [m for m in ("irq", "poll", "hybrid") if any(r["mode"] == m for r in raw)]
+    qds = [q for q in (1, 32, 128) if any(int(float(r["qd"])) == q for f in fams for v in groups[f].values()
+                                          for r in v)]
+    out = ["", "## Split vs packed ring, 1 vs N queues, irq vs poll vs hybrid (4k, median IOPS)", "",
+           "The device offers the ring and queues (`packed=on`, `num-queues=N`); *guest* is what the "
+           "kernel took (its boot line). Medians with min-max of the repeats; - where not measured "
+           "(packed and multiqueue variants run a subset of the points).", ""]
+    for op in dict.fromkeys(r["op"] for r in raw):
+        cols = [(m, q) for q in qds for m in modes
+                if any(r["op"] == op and r["mode"] == m and int(float(r["qd"])) == q
+                       for f in fams for v in groups[f].values() for r in v)]
+        if not cols:
+            continue
+        out += ["### %s 4k" % op, "",
+                "| configuration | ring | queues | guest | " + " | ".join("QD%d %s" % (q, m) for m, q in cols) + " |",
+                "|---|---|---:|---|" + "---:|" * len(cols)]
+        for f in fams:
+            for (ring, nq), rs in sorted(groups[f].items(), key=lambda kv: (kv[0][0] != "split", kv[0][1])):
+                rs = [r for r in rs if r["op"] == op]
+                if not rs:
+                    continue
+                took = sorted({"%s q%s" % (r.get("guest_ring") or "?", r.get("guest_queues") or "?") for r in rs})
+                cells = [_cell([r for r in rs if r["mode"] == m and int(float(r["qd"])) == q]) for m, q in cols]
+                out.append("| %s | %s | %d | %s | %s |" % (f, ring, nq, ", ".join(took), " | ".join(cells)))
+        out.append("")
+    return out[:-1]
+
+
+def _int(v):
+    return "-" if v is None else "%.0f" % v
+
+
+def _fs_label(r):
+    """A file-level run's name in the tables: op and its fsync policy."""
+    op, fe = r["op"], r.get("fsync_every") or "?"
+    if op == "append":
+        return "append (fsync each)"
+    if op == "fill":
+        return "smallfiles at %s%% full" % (r.get("fill_pct") or "?")
+    return "%s, fsync %s" % (op, "never (sync at end)" if fe == "0" else "every write" if fe == "1"
+                             else "every %s writes" % fe)
+
+
+def fs_tables(rows):
+    """File-level runs: durable figures apart from volatile ones, each naming the cache mode,
+    with write amplification and device requests per file operation; then the fill sweep."""
+    fs = [r for r in rows if is_fs(r) and r.get("op")]
+    if not fs:
+        return []
+    out = ["", "## File-level runs (quillfs, 4 KiB writes)", "",
+           "File operations per second as median (min-max) of the repeats; latency per operation "
+           "including the fsync it triggered; *wa* = device bytes written per file byte; *dev req/op* "
+           "= device requests (reads + writes + flushes) per file operation. The configuration names "
+           "QEMU's cache mode: with cache=unsafe QEMU drops flushes, so its durable figures are "
+           "durable only for the guest, not on the host's disk. Volatile runs end with an untimed "
+           "sync, counted in wa and dev req/op."]
+
+    def per_op(r):
+        return _f(r, "dev_ios") / _f(r, "ios") if _f(r, "ios") else None
+
+    def table(title, sel, extra=()):
+        keys = list(dict.fromkeys((_fs_label(r), r["config"]) for r in sel))
+        if not keys:
+            return []
+        t = ["", title, "",
+             "| run | configuration | ops/s | p50 / p99 us | wa | dev req/op |%s" % "".join(" %s |" % e[0] for e in extra),
+             "|---|---|---:|---:|---:|---:|" + "---:|" * len(extra)]
+        for label, cfg in keys:
+            rs = [r for r in sel if _fs_label(r) == label and r["config"] == cfg]
+            ok = _measured(rs)
+            po = [v for v in (per_op(r) for r in ok) if v is not None]
+            t.append("| %s | %s | %s | %s / %s | %s | %s |%s" % (
+                label, cfg, _cell(rs), _fmt(_median(rs, "p50_us")), _fmt(_median(rs, "p99_us")),
+                _fmt(_median(rs, "wa")), _fmt(statistics.median(po)) if po else "-",
+                "".join(" %s |" % e[1](ok) for e in extra)))
+        return t
+
+    fill = [r for r in fs if r["op"] == "fill"]
+    rest = [r for r in fs if r["op"] != "fill"]
+    out += table("### Durable (every acknowledged write covered by a completed FLUSH: durable=1)",
+                 [r for r in rest if r.get("durable") == "1"])
+    out += table("### Volatile (durable=0: writes acknowledged before any FLUSH covers them)",
+                 [r for r in rest if r.get("durable") != "1"])
+    out += table("### Fill sweep (smallfiles on a file system first filled with ballast; durable=%s)"
+                 % "/".join(sorted({r.get("durable") or "?" for r in fill})),
+                 sorted(fill, key=lambda r: (_f(r, "fill_pct") or 0)),
+                 (("used %", lambda rs: _int(_median(rs, "used_pct"))),
+                  ("segments cleaned", lambda rs: _int(_median(rs, "cleaned_segs")))))
+    return out
 
 
 def make_run_default(by_cfg, configs):
@@ -678,7 +890,12 @@ def _line_style(r):
     """Colour by backend; point and dash by iothread and event_idx, so families read at a glance."""
     colour = BACKEND_COLOURS.get(_backend(r), "#404040")
     variant = (r["iothread"] == "on") * 2 + (r["event_idx"] == "off")
-    return "lc rgb '%s' pt %d dt %d" % (colour, (7, 5, 9, 13)[variant], (1, 2, 4, 5)[variant])
+    pt, dt = (7, 5, 9, 13)[variant], (1, 2, 4, 5)[variant]
+    if r.get("packed") == "on":  # ring and queue variants: their family's colour, own marks
+        pt, dt = 1 + (r["iothread"] == "on"), 3
+    if str(r.get("num_queues") or 1) != "1":
+        pt, dt = 11 + (r["iothread"] == "on"), 6
+    return "lc rgb '%s' pt %d dt %d" % (colour, pt, dt)
 
 
 def write_plot(path, rows, gnuplot="gnuplot"):

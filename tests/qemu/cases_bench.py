@@ -28,7 +28,8 @@ def check_tiny(ctx):
 
 def check_runner(ctx):
     """tools/quill-bench end to end on one small configuration: a CSV row per run, every
-    guest count agreeing with QEMU's, a summary and a plot (speed is not checked)."""
+    guest count agreeing with QEMU's, a summary and a plot (speed is not checked); with one
+    packed-ring variant in hybrid mode (and its split baseline) and two file-level runs."""
     ok, why = check_tiny(ctx)
     if not ok:
         return ok, why
@@ -37,6 +38,9 @@ def check_runner(ctx):
         r = subprocess.run([os.path.join(ctx.root, "tools", "quill-bench"), "--out", out, "--repeat", "1",
                             "--backends", "writeback", "--iothread", "off", "--event-idx", "on",
                             "--qd", "1,4", "--bs", "4k", "--ops", "randwrite,randread", "--modes", "irq",
+                            "--packed", "off,on", "--num-queues", "1", "--variant-backends", "writeback",
+                            "--variant-iothread", "off", "--variant-qd", "4", "--variant-modes", "hybrid",
+                            "--fs-backends", "writeback", "--fs-runs", "smallfiles:fsync=1,append",
                             "--time", "300ms"], capture_output=True, text=True, timeout=300)
     except subprocess.TimeoutExpired:
         return False, "quill-bench took more than 300 s"
@@ -47,12 +51,27 @@ def check_runner(ctx):
         if not os.path.exists(os.path.join(out, f)):
             return False, "quill-bench wrote no %s" % f
     rows = benchlib.read_csv(os.path.join(out, "results.csv"))
-    if len(rows) != 4:
-        return False, "results.csv has %d rows, want 4" % len(rows)
+    # 4 raw runs, the split baseline's 2 hybrid runs, the packed variant's 2, 2 file-level runs.
+    if len(rows) != 10:
+        return False, "results.csv has %d rows, want 10" % len(rows)
     for row in rows:
-        if row["status"] != "ok" or row["agree"] != "yes" or row["qemu_exact"] != "yes":
-            return False, "%s: status %r, guest %s vs QEMU %s" % (row["spec"], row["status"], row["ios"],
-                                                                  row["qemu_reqs"])
+        fs = row["target"] == "fs"
+        if row["status"] != "ok" or row["agree"] != "yes" or row["qemu_exact"] != ("no" if fs else "yes"):
+            return False, "%s: status %r, guest %s vs QEMU %s" % (row["spec"], row["status"],
+                                                                  benchlib.guest_requests(row), row["qemu_reqs"])
+        want_ring = "packed" if row["packed"] == "on" else "split"
+        if row["guest_ring"] != want_ring or row["guest_queues"] != "1":
+            return False, "%s (%s): the guest took a %s ring, %s queues" % (row["spec"], row["config"],
+                                                                            row["guest_ring"], row["guest_queues"])
+    if sorted(r["mode"] for r in rows if r["packed"] == "on") != ["hybrid", "hybrid"]:
+        return False, "no packed hybrid runs in results.csv"
+    if [r["durable"] for r in rows if r["target"] == "fs"] != ["1", "1"]:
+        return False, "file-level runs not durable: %r" % [(r["spec"], r["durable"]) for r in rows]
+    summary = open(os.path.join(out, "summary.md")).read()
+    for needle in ("## Split vs packed ring", "| writeback/threads | packed | 1 | packed q1 |",
+                   "### Durable", "| append (fsync each) | writeback/threads |"):
+        if needle not in summary:
+            return False, "summary.md lacks %r" % needle
     return True, ""
 
 

@@ -141,7 +141,6 @@ uint64_t frames_total_count(void)
 	return frames_total_n;
 }
 
-uint64_t frames_ignored(void);
 uint64_t frames_ignored(void)
 {
 	return frames_ignored_bytes;

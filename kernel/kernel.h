@@ -91,6 +91,7 @@ uint64_t frames_alloc(size_t npages, uint64_t align);
 void frames_free(uint64_t phys, size_t npages);
 uint64_t frames_free_count(void);
 uint64_t frames_total_count(void);
+uint64_t frames_ignored(void); /* bytes of RAM beyond what the allocator covers */
 
 /* ---- kmalloc.c ---- */
 /* NULL when out of memory; never panics. Blocks are 16-byte aligned, zeroed by kzalloc. */

@@ -47,7 +47,6 @@ static void memory_init(void)
 	frames_reserve(boot.info_addr, boot.info_size);
 	for (unsigned i = 0; i < boot.module_count; i++)
 		frames_reserve(boot.modules[i].start, boot.modules[i].end - boot.modules[i].start);
-	extern uint64_t frames_ignored(void);
 	printf("mem: %llu MiB RAM, %llu MiB free for allocation; kernel %#llx-%#llx",
 	       (unsigned long long)(ram >> 20), (unsigned long long)(frames_free_count() * PAGE_SIZE >> 20),
 	       (unsigned long long)(uintptr_t)kernel_start, (unsigned long long)(uintptr_t)kernel_end);

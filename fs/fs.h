@@ -11,13 +11,17 @@
  *     -EROFS   mounted read-only, or RO device  -EIO      the device failed
  *     -EUCLEAN the image is corrupt             -EINVAL   bad argument
  *     -EFBIG   beyond the largest file size     -ENOMEM   out of memory
- *   After -EIO (or -EUCLEAN while writing) the mount refuses further writes.
+ *   After -EIO (or -EUCLEAN while writing, or the log itself running out of
+ *   segments, which the reserve is there to prevent) the mount refuses
+ *   further changes with that error; what was committed stays.
  * - Paths are absolute or relative to the root, '/'-separated; "." and ".."
  *   are not interpreted.
  * - Single-threaded: the caller MUST NOT call into the same struct qfs
  *   concurrently (one CPU, no locks). Device completions may run from
  *   interrupts; the fs only waits through dev->ops->wait.
- * - Durability: changes live in memory until qfs_fsync/qfs_sync/qfs_unmount.
+ * - Durability: changes live in memory until qfs_fsync/qfs_sync/qfs_unmount
+ *   (the cleaner and memory pressure may commit earlier, between operations;
+ *   only a write larger than the dirty limit may be committed in parts).
  *   qfs_fsync(f) and qfs_sync(fs) commit every change made so far (all
  *   files, all directories) atomically and return only once it is durable
  *   (one FLUSH completed after the writes completed). After a crash the

@@ -12,7 +12,7 @@
  * own recovery (mount's checkpoint) and must come back the same.
  *
  * CRASH_LONG=1 (make crashtest) runs longer workloads with more variants,
- * seed after seed, for CRASH_SECS seconds (600). CRASH_SEED=N runs one
+ * seed after seed, for CRASH_SECS seconds (420). CRASH_SEED=N runs one
  * workload; CRASH_DEBUG=1 prints the model and the recovered tree on a
  * mismatch.
  */
@@ -537,10 +537,10 @@ int main(void)
 	tree_hash_skip = "/ballast";
 	bool lng = getenv("CRASH_LONG") != NULL;
 	int seeds = lng ? 1000 : 6, nops = lng ? 400 : 150, variants = lng ? 8 : 3;
-	/* The long run (make crashtest) goes on for CRASH_SECS (default 600:
+	/* The long run (make crashtest) goes on for CRASH_SECS (default 420:
 	 * the runner allows a binary 900 s), the normal one for 6 workloads
 	 * and more until 10,000 states. */
-	time_t t0 = time(NULL), budget = getenv("CRASH_SECS") ? atoi(getenv("CRASH_SECS")) : 600;
+	time_t t0 = time(NULL), budget = getenv("CRASH_SECS") ? atoi(getenv("CRASH_SECS")) : 420;
 	int first = 1;
 	if (getenv("CRASH_SEED"))
 		first = seeds = atoi(getenv("CRASH_SEED"));

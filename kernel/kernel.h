@@ -94,7 +94,11 @@ uint64_t frames_total_count(void);
 uint64_t frames_ignored(void); /* bytes of RAM beyond what the allocator covers */
 
 /* ---- kmalloc.c ---- */
-/* NULL when out of memory; never panics. Blocks are 16-byte aligned, zeroed by kzalloc. */
+/*
+ * NULL when out of memory; never panics. Blocks are 16-byte aligned, zeroed
+ * by kzalloc; never more aligned than that, so device buffers (blk.h wants
+ * 512-byte alignment) come from frames_alloc(), which gives whole pages.
+ */
 void *kmalloc(size_t size);
 void *kzalloc(size_t size);
 void kfree(void *p);

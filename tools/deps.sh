@@ -1,5 +1,6 @@
 #!/bin/sh
-# deps.sh: make sure the tools Quill builds and runs with are installed.
+# deps.sh [fuzz]: make sure the tools Quill builds and runs with are installed
+# (with "fuzz": also clang and its libFuzzer runtime, for make fuzz).
 # Idempotent and quick when everything is there. Missing Debian packages are
 # installed with apt-get (after apt-get update) when run as root; otherwise
 # the exact command to run is printed and the script fails.
@@ -27,6 +28,10 @@ need grub-pc-bin test -e /usr/lib/grub/i386-pc/moddep.lst
 need xorriso have xorriso
 need mtools have mformat
 need gnuplot-nox have gnuplot
+if [ "${1:-}" = fuzz ]; then
+	need clang have clang
+	need libclang-rt-14-dev sh -c 'ls /usr/lib/llvm-14/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a'
+fi
 
 [ -z "$missing" ] && exit 0
 

@@ -35,7 +35,9 @@ $(BUILD)/fuzz/fuzz_fs: $(QFS_FUZZ_SRCS) $(wildcard fs/*.h tests/host/*.h)
 	@$(if $(Q),echo "  FUZZCC  $@")
 	$(Q)$(FUZZ_CC) -std=gnu11 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 		-I. -DQUILL_HOST -DQFS_LIBFUZZER -o $@ $(QFS_FUZZ_SRCS)
-fuzz: $(BUILD)/fuzz/fuzz_fs
+fuzz:
+	$(Q)tools/deps.sh fuzz
+	$(Q)$(MAKE) --no-print-directory $(BUILD)/fuzz/fuzz_fs
 	$(BUILD)/fuzz/fuzz_fs -max_total_time=$(FUZZ_SECS) -timeout=10 -rss_limit_mb=4096 \
 		-artifact_prefix=$(BUILD)/fuzz/ $(BUILD)/fuzz/corpus
 

@@ -24,9 +24,6 @@
 #include "kernel/errno.h"
 #endif
 
-#define ring_load16(p) __atomic_load_n((p), __ATOMIC_RELAXED)
-#define ring_load32(p) __atomic_load_n((p), __ATOMIC_RELAXED)
-#define ring_store16(p, v) __atomic_store_n((p), (uint16_t)(v), __ATOMIC_RELAXED)
 
 #define VIRTQ_USED_ALIGN_OURS 64 /* used ring on its own cache line: the device writes it */
 
@@ -117,9 +114,9 @@ int virtq_setup(struct virtq *vq, uint16_t size, void *ring, void *priv, uint16_
 	vq->last_used = 0;
 	vq->event_idx = (flags & VIRTQ_EVENT_IDX) != 0;
 	virtq_slots_init(vq);
-	ring_store16(&vq->avail->flags, 0);
-	ring_store16(&vq->avail->idx, 0);
-	ring_store16(virtq_used_event(vq), 0);
+	virtq_ring_store16(&vq->avail->flags, 0);
+	virtq_ring_store16(&vq->avail->idx, 0);
+	virtq_ring_store16(virtq_used_event(vq), 0);
 	return 0;
 }
 
@@ -250,7 +247,7 @@ int virtq_add(struct virtq *vq, const struct virtq_buf *bufs, unsigned nout, uns
 	hs->wlen = wlen;
 	vq->inflight++;
 
-	ring_store16(&vq->avail->ring[vq->avail_idx & (vq->size - 1)], head);
+	virtq_ring_store16(&vq->avail->ring[vq->avail_idx & (vq->size - 1)], head);
 	/*
 	 * Descriptors and the ring entry before the index that publishes them;
 	 * pairs with the device's read barrier between reading avail->idx and
@@ -258,7 +255,7 @@ int virtq_add(struct virtq *vq, const struct virtq_buf *bufs, unsigned nout, uns
 	 */
 	barrier_producer();
 	vq->avail_idx++;
-	ring_store16(&vq->avail->idx, vq->avail_idx);
+	virtq_ring_store16(&vq->avail->idx, vq->avail_idx);
 	vq->added++;
 	return head;
 }
@@ -283,8 +280,8 @@ bool virtq_kick_prepare(struct virtq *vq)
 	 */
 	barrier_sync();
 	if (vq->event_idx)
-		return virtq_need_event(ring_load16(virtq_avail_event(vq)), new, old);
-	return !(ring_load16(&vq->used->flags) & VIRTQ_USED_F_NO_NOTIFY);
+		return virtq_need_event(virtq_ring_load16(virtq_avail_event(vq)), new, old);
+	return !(virtq_ring_load16(&vq->used->flags) & VIRTQ_USED_F_NO_NOTIFY);
 }
 
 void virtq_break(struct virtq *vq, const char *why)
@@ -299,7 +296,7 @@ bool virtq_pending(const struct virtq *vq)
 {
 	if (vq->packed)
 		return virtq_packed_pending(vq);
-	return !vq->broken && ring_load16(&vq->used->idx) != vq->last_used;
+	return !vq->broken && virtq_ring_load16(&vq->used->idx) != vq->last_used;
 }
 
 void *virtq_get(struct virtq *vq, uint32_t *len)
@@ -308,7 +305,7 @@ void *virtq_get(struct virtq *vq, uint32_t *len)
 		return virtq_packed_get(vq, len);
 	if (vq->broken)
 		return NULL;
-	uint16_t used_idx = ring_load16(&vq->used->idx);
+	uint16_t used_idx = virtq_ring_load16(&vq->used->idx);
 	if (used_idx == vq->last_used)
 		return NULL;
 	if ((uint16_t)(used_idx - vq->last_used) > vq->inflight) {
@@ -321,8 +318,8 @@ void *virtq_get(struct virtq *vq, uint32_t *len)
 	 */
 	barrier_consumer();
 	struct virtq_used_elem *e = &vq->used->ring[vq->last_used & (vq->size - 1)];
-	uint32_t id = ring_load32(&e->id);
-	uint32_t l = ring_load32(&e->len);
+	uint32_t id = virtq_ring_load32(&e->id);
+	uint32_t l = virtq_ring_load32(&e->len);
 	struct virtq_slot *hs = virtq_used_check(vq, id, l);
 	if (!hs)
 		return NULL;
@@ -358,9 +355,9 @@ void virtq_disable_cb(struct virtq *vq)
 	 * half the index space ahead, where no outstanding completion reaches.
 	 */
 	if (vq->event_idx)
-		ring_store16(virtq_used_event(vq), (uint16_t)(vq->last_used + 0x8000));
+		virtq_ring_store16(virtq_used_event(vq), (uint16_t)(vq->last_used + 0x8000));
 	else
-		ring_store16(&vq->avail->flags, vq->avail_flags);
+		virtq_ring_store16(&vq->avail->flags, vq->avail_flags);
 }
 
 bool virtq_enable_cb(struct virtq *vq)
@@ -369,9 +366,9 @@ bool virtq_enable_cb(struct virtq *vq)
 		return virtq_packed_enable_cb(vq);
 	vq->avail_flags &= (uint16_t)~VIRTQ_AVAIL_F_NO_INTERRUPT;
 	if (vq->event_idx)
-		ring_store16(virtq_used_event(vq), vq->last_used);
+		virtq_ring_store16(virtq_used_event(vq), vq->last_used);
 	else
-		ring_store16(&vq->avail->flags, vq->avail_flags);
+		virtq_ring_store16(&vq->avail->flags, vq->avail_flags);
 	/*
 	 * The store re-arming interrupts before the load of used->idx; pairs with
 	 * the device's store of used->idx followed by its load of used_event (or

@@ -40,9 +40,6 @@
 #include "kernel/errno.h"
 #endif
 
-#define ring_load16(p) __atomic_load_n((p), __ATOMIC_RELAXED)
-#define ring_load32(p) __atomic_load_n((p), __ATOMIC_RELAXED)
-#define ring_store16(p, v) __atomic_store_n((p), (uint16_t)(v), __ATOMIC_RELAXED)
 
 #define PVQ_AREA_ALIGN 64 /* each event structure on its own cache line */
 
@@ -109,8 +106,8 @@ int virtq_packed_setup(struct virtq *vq, uint16_t size, void *ring, void *priv, 
 	virtq_slots_init(vq); /* slot[] is the ID free list here */
 	for (uint32_t i = 0; i < size; i++)
 		vq->pos_id[i] = 0;
-	ring_store16(&vq->driver_ev->off_wrap, 0);
-	ring_store16(&vq->driver_ev->flags, PVIRTQ_EVENT_F_ENABLE);
+	virtq_ring_store16(&vq->driver_ev->off_wrap, 0);
+	virtq_ring_store16(&vq->driver_ev->flags, PVIRTQ_EVENT_F_ENABLE);
 	return 0;
 }
 
@@ -162,7 +159,7 @@ int virtq_packed_add(struct virtq *vq, const struct virtq_buf *bufs, unsigned no
 			if (k == 0)
 				head_flags = f; /* stored last, below */
 			else
-				ring_store16(&d->flags, f);
+				virtq_ring_store16(&d->flags, f);
 			if (++pos == vq->size) {
 				/* Past the end the lap changes: later descriptors carry the flipped counter. */
 				pos = 0;
@@ -189,7 +186,7 @@ int virtq_packed_add(struct virtq *vq, const struct virtq_buf *bufs, unsigned no
 	 * barrier between seeing the head available and reading the rest (2.8.21.1).
 	 */
 	barrier_producer();
-	ring_store16(&head->flags, head_flags);
+	virtq_ring_store16(&head->flags, head_flags);
 	vq->added += cost;
 	return id;
 }
@@ -209,10 +206,10 @@ bool virtq_packed_kick_prepare(struct virtq *vq)
 	 * followed by its re-read of the ring, so one of us sees the other (2.8.21.3).
 	 */
 	barrier_sync();
-	uint16_t flags = ring_load16(&vq->device_ev->flags);
+	uint16_t flags = virtq_ring_load16(&vq->device_ev->flags);
 	if (!vq->event_idx || flags != PVIRTQ_EVENT_F_DESC)
 		return flags != PVIRTQ_EVENT_F_DISABLE;
-	uint16_t off_wrap = ring_load16(&vq->device_ev->off_wrap);
+	uint16_t off_wrap = virtq_ring_load16(&vq->device_ev->off_wrap);
 	uint16_t off = off_wrap & 0x7fff;
 	bool wrap = off_wrap >> PVIRTQ_EVENT_WRAP_SHIFT;
 	if (off >= vq->size)
@@ -240,7 +237,7 @@ bool virtq_packed_pending(const struct virtq *vq)
 		return false;
 	if (vq->in_batch)
 		return true;
-	return pvq_is_used(ring_load16(&vq->pdesc[vq->last_used].flags), vq->used_wrap);
+	return pvq_is_used(virtq_ring_load16(&vq->pdesc[vq->last_used].flags), vq->used_wrap);
 }
 
 /* Give ID back and move last_used past its chain; returns its token. */
@@ -286,7 +283,7 @@ void *virtq_packed_get(struct virtq *vq, uint32_t *len)
 	if (vq->in_batch)
 		return pvq_batch_next(vq, len);
 	struct pvirtq_desc *d = &vq->pdesc[vq->last_used];
-	uint16_t flags = ring_load16(&d->flags);
+	uint16_t flags = virtq_ring_load16(&d->flags);
 	bool w = vq->used_wrap;
 	if (!pvq_is_used(flags, w)) {
 		/*
@@ -308,8 +305,8 @@ void *virtq_packed_get(struct virtq *vq, uint32_t *len)
 	 * pairs with the device's write barrier before it writes those flags.
 	 */
 	barrier_consumer();
-	uint16_t id = ring_load16(&d->id);
-	uint32_t l = ring_load32(&d->len);
+	uint16_t id = virtq_ring_load16(&d->id);
+	uint32_t l = virtq_ring_load32(&d->len);
 	if (!virtq_used_check(vq, id, l))
 		return NULL;
 	if (vq->in_order && id != vq->pos_id[vq->last_used]) {
@@ -333,23 +330,23 @@ void virtq_packed_disable_cb(struct virtq *vq)
 		return;
 	vq->avail_flags |= VIRTQ_AVAIL_F_NO_INTERRUPT;
 	/* DISABLE holds in both modes (2.8.14): no event offset to park. */
-	ring_store16(&vq->driver_ev->flags, PVIRTQ_EVENT_F_DISABLE);
+	virtq_ring_store16(&vq->driver_ev->flags, PVIRTQ_EVENT_F_DISABLE);
 }
 
 bool virtq_packed_enable_cb(struct virtq *vq)
 {
 	vq->avail_flags &= (uint16_t)~VIRTQ_AVAIL_F_NO_INTERRUPT;
 	if (vq->event_idx) {
-		ring_store16(&vq->driver_ev->off_wrap,
+		virtq_ring_store16(&vq->driver_ev->off_wrap,
 			     vq->last_used | ((uint16_t)vq->used_wrap << PVIRTQ_EVENT_WRAP_SHIFT));
 		/*
 		 * The offset before the flags that make the device use it; pairs
 		 * with the device's read barrier between reading flags and offset.
 		 */
 		barrier_producer();
-		ring_store16(&vq->driver_ev->flags, PVIRTQ_EVENT_F_DESC);
+		virtq_ring_store16(&vq->driver_ev->flags, PVIRTQ_EVENT_F_DESC);
 	} else {
-		ring_store16(&vq->driver_ev->flags, PVIRTQ_EVENT_F_ENABLE);
+		virtq_ring_store16(&vq->driver_ev->flags, PVIRTQ_EVENT_F_ENABLE);
 	}
 	/*
 	 * The store re-arming interrupts before the load of the next descriptor's

@@ -795,11 +795,12 @@ def _int(v):
 
 def _fs_label(r):
     """A file-level run's name in the tables: op and its fsync policy."""
-    op, fe = r["op"], r.get("fsync_every") or "?"
+    want = spec_expectations(r.get("spec") or "")  # a failed run printed no figures
+    op, fe = r["op"], r.get("fsync_every") or str(want.get("fsync_every", "?"))
     if op == "append":
         return "append (fsync each)"
     if op == "fill":
-        return "smallfiles at %s%% full" % (r.get("fill_pct") or "?")
+        return "smallfiles at %s%% full" % (r.get("fill_pct") or want.get("fill_pct", "?"))
     return "%s, fsync %s" % (op, "never (sync at end)" if fe == "0" else "every write" if fe == "1"
                              else "every %s writes" % fe)
 
@@ -845,8 +846,8 @@ def fs_tables(rows):
     out += table("### Volatile (durable=0: writes acknowledged before any FLUSH covers them)",
                  [r for r in rest if r.get("durable") != "1"])
     out += table("### Fill sweep (smallfiles on a file system first filled with ballast; durable=%s)"
-                 % "/".join(sorted({r.get("durable") or "?" for r in fill})),
-                 sorted(fill, key=lambda r: (_f(r, "fill_pct") or 0)),
+                 % "/".join(sorted({r["durable"] for r in fill if r.get("durable")}) or "?"),
+                 sorted(fill, key=lambda r: spec_expectations(r.get("spec") or "").get("fill_pct", 0)),
                  (("used %", lambda rs: _int(_median(rs, "used_pct"))),
                   ("segments cleaned", lambda rs: _int(_median(rs, "cleaned_segs")))))
     return out

@@ -684,7 +684,8 @@ def write_summary(path, rows, meta, configs):
                     best_for_run.setdefault(c, {})[q] = by_cfg[c][q]
     L += ["", "## Default for `make run`", ""]
     L += make_run_default(best_for_run, configs)
-    excluded = [c.name for c in configs if c.name not in good and c.name in {r["config"] for r in rows}]
+    excluded = [c.name for c in configs if c.name not in good
+                and c.name in {r["config"] for r in rows if not is_fs(r)}]
     if excluded:
         L += ["", "Not correct in this run, so never ranked (I/O errors or a count QEMU disagrees "
               "with; see the end): %s." % ", ".join(excluded)]

@@ -115,6 +115,8 @@ int irq_register(int vector, irq_handler_fn handler, void *ctx);
 void irq_unregister(int vector);
 /* A free vector for a device (MSI/MSI-X or IOAPIC routing), or -ENOSPC. */
 int irq_alloc_vector(void);
+/* Unregister and give back a vector from irq_alloc_vector(). */
+void irq_free_vector(int vector);
 /* Count of interrupts taken per vector since boot. */
 uint64_t irq_count(int vector);
 

@@ -171,6 +171,14 @@ int irq_alloc_vector(void)
 	return -ENOSPC;
 }
 
+void irq_free_vector(int vector)
+{
+	if (vector < VECTOR_FIRST_DYNAMIC || vector > VECTOR_LAST_DYNAMIC)
+		return;
+	irq_unregister(vector);
+	vector_reserved[vector] = false;
+}
+
 uint64_t irq_count(int vector)
 {
 	return (vector >= 0 && vector < 256) ? irq_table[vector].count : 0;

@@ -79,6 +79,7 @@ struct vblk_tok {
 /* One request queue: its ring, and per-head device-visible and private state. */
 struct vblk_queue {
 	struct virtq vq;
+	void *ring, *priv; /* the memory behind vq */
 	struct vblk_dma *dma;
 	struct vblk_tok *tok;
 	uint64_t parts; /* virtio requests put on this queue (tests check the spreading) */
@@ -701,6 +702,12 @@ static void *vblk_frames(size_t bytes)
 	return (void *)(uintptr_t)frames_alloc((bytes + PAGE_SIZE - 1) / PAGE_SIZE, PAGE_SIZE);
 }
 
+static void vblk_frames_free(void *p, size_t bytes)
+{
+	if (p)
+		frames_free((uintptr_t)p, (bytes + PAGE_SIZE - 1) / PAGE_SIZE);
+}
+
 int vblk_attach(struct virtio_dev *vd, const char *name, struct blk_dev **out)
 {
 	const char *why = NULL;
@@ -759,20 +766,31 @@ int vblk_attach(struct virtio_dev *vd, const char *name, struct blk_dev **out)
 	if (virtio_has(vd, VIRTIO_F_IN_ORDER))
 		qflags |= VIRTQ_IN_ORDER;
 	vb->nq = vblk_num_queues(vb, qsize);
+	size_t ring_bytes = virtq_bytes(qsize, ind_max, qflags), priv_bytes = virtq_priv_bytes(qsize);
+	size_t dma_bytes = (size_t)qsize * sizeof(struct vblk_dma), tok_bytes = (size_t)qsize * sizeof(struct vblk_tok);
 	for (unsigned i = 0; i < vb->nq; i++) {
 		struct vblk_queue *q = &vb->q[i];
-		void *ring = vblk_frames(virtq_bytes(qsize, ind_max, qflags));
-		void *priv = vblk_frames(virtq_priv_bytes(qsize));
-		q->dma = vblk_frames((size_t)qsize * sizeof(struct vblk_dma));
-		q->tok = vblk_frames((size_t)qsize * sizeof(struct vblk_tok));
-		if (!ring || !priv || !q->dma || !q->tok) {
+		q->ring = vblk_frames(ring_bytes);
+		q->priv = vblk_frames(priv_bytes);
+		q->dma = vblk_frames(dma_bytes);
+		q->tok = vblk_frames(tok_bytes);
+		if (!q->ring || !q->priv || !q->dma || !q->tok) {
 			why = "out of memory for the queues";
 			err = -ENOMEM;
-			goto out_fail; /* XXX: frames already taken are not given back */
-		}
-		err = virtq_setup(&q->vq, qsize, ring, priv, ind_max, qflags);
-		if (err) {
+		} else if ((err = virtq_setup(&q->vq, qsize, q->ring, q->priv, ind_max, qflags))) {
 			why = "queue layout rejected";
+		}
+		if (err) {
+			/* No queue has been shown to the device yet: all of it can go back. */
+			for (unsigned j = 0; j <= i; j++) {
+				vblk_frames_free(vb->q[j].ring, ring_bytes);
+				vblk_frames_free(vb->q[j].priv, priv_bytes);
+				vblk_frames_free(vb->q[j].dma, dma_bytes);
+				vblk_frames_free(vb->q[j].tok, tok_bytes);
+				vb->q[j].ring = vb->q[j].priv = NULL;
+				vb->q[j].dma = NULL;
+				vb->q[j].tok = NULL;
+			}
 			goto out_fail;
 		}
 	}

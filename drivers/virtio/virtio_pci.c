@@ -332,11 +332,13 @@ static void vpci_intx_irq(void *ctx)
 	}
 }
 
-static int vpci_vector(irq_handler_fn fn, void *ctx)
+/* A vector routed to fn, remembered in taken[] so a failed setup can give it back. */
+static int vpci_vector(irq_handler_fn fn, void *ctx, int *taken, unsigned *ntaken)
 {
 	int v = irq_alloc_vector();
 	if (v < 0)
 		return v;
+	taken[(*ntaken)++] = v;
 	int err = irq_register(v, fn, ctx);
 	return err ? err : v;
 }
@@ -353,18 +355,20 @@ static int vpci_msix_setup(struct vpci_dev *vp, unsigned nq, bool poll)
 	bool shared = !poll && pd->msix_size < nq + 1;
 	if (!pd->msix_cap || pd->msix_size < (poll ? 1 : 2))
 		return -ENODEV;
+	int taken[VPCI_MAX_QUEUES + 2];
+	unsigned ntaken = 0;
 	int err = pci_msix_enable(pd);
 	if (err)
 		return err;
 	vp->msix_on = true;
-	int v = vpci_vector(vpci_msix_config_irq, vp);
+	int v = vpci_vector(vpci_msix_config_irq, vp, taken, &ntaken);
 	if (v < 0)
 		goto out_disable;
 	pci_msix_route(pd, 0, v);
 	if (vpci_config_vector(vp, 0) != 0)
-		goto out_disable; /* XXX: the vector stays allocated */
+		goto out_disable;
 	if (shared) {
-		v = vpci_vector(vpci_msix_shared_irq, vp);
+		v = vpci_vector(vpci_msix_shared_irq, vp, taken, &ntaken);
 		if (v < 0)
 			goto out_disable;
 		pci_msix_route(pd, 1, v);
@@ -379,7 +383,7 @@ static int vpci_msix_setup(struct vpci_dev *vp, unsigned nq, bool poll)
 			vp->q[q].entry = 1;
 			continue;
 		}
-		v = vpci_vector(vpci_msix_queue_irq, &vp->q[q]);
+		v = vpci_vector(vpci_msix_queue_irq, &vp->q[q], taken, &ntaken);
 		if (v < 0)
 			goto out_disable;
 		pci_msix_route(pd, 1 + q, v);
@@ -390,6 +394,8 @@ out_disable:
 	vpci_config_vector(vp, VIRTIO_MSI_NO_VECTOR);
 	pci_msix_disable(pd);
 	vp->msix_on = false;
+	while (ntaken)
+		irq_free_vector(taken[--ntaken]);
 	return -EIO;
 }
 

@@ -45,6 +45,12 @@ uint64_t frames_alloc(size_t npages, uint64_t align)
 	return (uint64_t)(uintptr_t)p;
 }
 
+void frames_free(uint64_t phys, size_t npages);
+void frames_free(uint64_t phys, size_t npages)
+{
+	free((void *)(uintptr_t)phys);
+}
+
 const char *cmdline_get(const char *key);
 const char *cmdline_get(const char *key)
 {

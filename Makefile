@@ -41,6 +41,8 @@ TOOL_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -Wno-unused-parameter -MM
 
 HOST_TESTS :=
 HOST_TOOLS :=
+# The fragments below define rules; plain `make` must still mean `all`.
+.DEFAULT_GOAL := all
 include $(sort $(wildcard tests/host/*.mk tools/*.mk))
 
 .PHONY: all build kernel iso tools host-tests deps run test debug clean bench crashtest

@@ -79,6 +79,8 @@ struct bench_result {
 	const struct hist *lat;
 };
 void bench_report(const struct bench_spec *s, const struct bench_result *r, const char *extra);
+/* Marks a raw run's start and end for tools/insncount.so (instructions per I/O). */
+void bench_insn_mark(void);
 #endif
 
 #endif

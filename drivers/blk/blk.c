@@ -47,9 +47,9 @@ int blk_check(const struct blk_dev *dev, const struct blk_req *req)
 	}
 	if (req->op != BLK_OP_READ && (dev->flags & BLK_F_RO))
 		return -EROFS;
-	if (req->len == 0 || req->len % dev->lbs != 0)
-		return -EINVAL;
-	if (((req->sector << BLK_SECTOR_SHIFT) % dev->lbs) != 0)
+	/* lbs is a power of two (blk.h): whole blocks by mask. */
+	uint64_t lbs_mask = dev->lbs - 1;
+	if (req->len == 0 || (req->len & lbs_mask) || ((req->sector << BLK_SECTOR_SHIFT) & lbs_mask))
 		return -EINVAL;
 	uint64_t nsect = req->len >> BLK_SECTOR_SHIFT;
 	if (req->sector >= dev->capacity || nsect > dev->capacity - req->sector)

@@ -119,7 +119,7 @@ struct blk_dev {
 	char name[8];          /* "vda", "ram0" */
 	uint8_t wait_mode;     /* enum blk_wait_mode */
 	uint64_t capacity;     /* in 512-byte sectors */
-	uint32_t lbs;          /* logical block size, bytes (512 or 4096 ...) */
+	uint32_t lbs;          /* logical block size, bytes: a power of two, 512 or more */
 	uint32_t pbs;          /* physical block size, bytes */
 	uint32_t flags;        /* BLK_F_* */
 	uint32_t max_req_bytes; /* largest read/write the device takes in one request */

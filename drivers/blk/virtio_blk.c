@@ -106,6 +106,7 @@ struct vblk {
 	int timer_vector;
 	bool poll;      /* no queue interrupt at all (blk.poll=1, or none could be set up) */
 	bool rearm;     /* drains re-arm the completion interrupt (a waiter will sleep) */
+	bool armed;     /* the last drain re-armed every queue's completion interrupt */
 	bool draining;
 	struct virtio_blk_config cfg;
 };
@@ -216,10 +217,42 @@ static void vblk_complete(struct vblk *vb, struct vblk_queue *q, struct vblk_tok
 
 /* ---- submission ---- */
 
+/* A read or write that fits one data descriptor, whole: the common case, without vblk_issue()'s loop. */
+static bool vblk_issue_simple(struct vblk *vb, struct vblk_queue *q, struct blk_req *req, uint64_t now)
+{
+	int head = virtq_peek_head(&q->vq);
+	if (head < 0)
+		return false;
+	struct vblk_dma *s = &q->dma[head];
+	bool read = req->op == BLK_OP_READ;
+	s->hdr.type = read ? VIRTIO_BLK_T_IN : VIRTIO_BLK_T_OUT;
+	s->hdr.reserved = 0;
+	s->hdr.sector = req->sector;
+	s->status = 0xff; /* a device that completes without writing the status is caught */
+	struct virtq_buf hdr = {vblk_addr(&s->hdr), sizeof(s->hdr)};
+	struct virtq_buf data = {vblk_addr(req->buf), req->len};
+	struct virtq_buf status = {vblk_addr(&s->status), 1};
+	q->tok[head].req = req;
+	q->tok[head].tsc = now;
+	if (virtq_add3(&q->vq, &hdr, &data, read, &status, &q->tok[head]) < 0) {
+		q->tok[head].req = NULL;
+		return false;
+	}
+	q->parts++;
+	vb->batch = true;
+	req->drv[VBLK_PARTS] = 1;
+	req->drv[VBLK_ISSUED] = req->len;
+	req->drv[VBLK_ALL] = 1;
+	return true;
+}
+
 /* Put as many parts of req on queue q as fit (now: the TSC); true once every part is out. */
 static bool vblk_issue(struct vblk *vb, struct vblk_queue *q, struct blk_req *req, uint64_t now)
 {
 	struct virtq *vq = &q->vq;
+	if ((req->op == BLK_OP_READ || req->op == BLK_OP_WRITE) && req->len <= vb->seg_bytes &&
+	    req->drv[VBLK_ISSUED] == 0)
+		return vblk_issue_simple(vb, q, req, now);
 	for (;;) {
 		int head = virtq_peek_head(vq);
 		if (head < 0)
@@ -365,13 +398,15 @@ static int vblk_submit(struct blk_dev *bd, struct blk_req *req)
 /* Notify every queue that got requests and wants to hear of them; the next batch goes to the next queue. */
 static void vblk_kick_masked(struct vblk *vb)
 {
+	if (!vb->batch) /* nothing went on any ring since the last kick */
+		return;
 	for (unsigned i = 0; i < vb->nq; i++) {
 		if (virtq_kick_prepare(&vb->q[i].vq)) {
 			vb->vd->ops->notify(vb->vd, i);
 			vb->bd.stats.kicks++;
 		}
 	}
-	if (vb->batch && vb->nq > 1)
+	if (vb->nq > 1)
 		vb->cur = vb->cur + 1 == vb->nq ? 0 : vb->cur + 1;
 	vb->batch = false;
 }
@@ -427,6 +462,7 @@ static void vblk_drain(struct vblk *vb, unsigned only)
 	for (unsigned i = 0; i < vb->nq && ok; i++)
 		if (only == VBLK_ALL_QUEUES || only == i)
 			ok = vblk_drain_queue(vb, &vb->q[i]);
+	vb->armed = vb->rearm;
 	if (ok && !vb->bd.broken)
 		vblk_kick_masked(vb);
 	vb->draining = false;
@@ -552,7 +588,12 @@ static int vblk_wait(struct blk_dev *bd)
 		bool sleep = mode == BLK_WAIT_IRQ || (mode == BLK_WAIT_HYBRID && rdtsc() >= spin_end);
 		vb->rearm = sleep;
 		uint64_t flags = irq_save();
-		vblk_drain(vb, VBLK_ALL_QUEUES);
+		/*
+		 * A sleeper whose interrupts are armed and who sees no used entry
+		 * leaves the draining to the interrupt handler: one drain per wake-up.
+		 */
+		if (!sleep || !vb->armed || vb->defer_head || vblk_any_pending(vb))
+			vblk_drain(vb, VBLK_ALL_QUEUES);
 		irq_restore(flags);
 		if (vb->completions != mark) {
 			uint64_t took = rdtsc() - start;

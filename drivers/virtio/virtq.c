@@ -126,16 +126,6 @@ int virtq_init(struct virtq *vq, uint16_t size, void *ring, void *priv, uint16_t
 	return virtq_setup(vq, size, ring, priv, ind_max, event_idx ? VIRTQ_EVENT_IDX : 0);
 }
 
-int virtq_peek_head(const struct virtq *vq)
-{
-	return vq->num_free ? vq->free_head : -ENOSPC;
-}
-
-unsigned virtq_cost(const struct virtq *vq, unsigned n)
-{
-	return (vq->ind_max && n > 1 && n <= vq->ind_max) ? 1 : n;
-}
-
 static void virtq_fill(struct virtq_desc *d, const struct virtq_buf *b, bool writable)
 {
 	d->addr = b->addr;
@@ -199,6 +189,29 @@ void virtq_slots_init(struct virtq *vq)
 	}
 }
 
+/* A filled chain at head (cost descriptors taken, free_head already past it) goes on the ring. */
+static int virtq_publish(struct virtq *vq, uint16_t head, unsigned cost, uint32_t wlen, void *token)
+{
+	struct virtq_slot *hs = &vq->slot[head];
+	vq->num_free -= cost;
+	hs->token = token;
+	hs->ndesc = (uint16_t)cost;
+	hs->wlen = wlen;
+	vq->inflight++;
+
+	virtq_ring_store16(&vq->avail->ring[vq->avail_idx & (vq->size - 1)], head);
+	/*
+	 * Descriptors and the ring entry before the index that publishes them;
+	 * pairs with the device's read barrier between reading avail->idx and
+	 * reading the entries (2.7.13).
+	 */
+	barrier_producer();
+	vq->avail_idx++;
+	virtq_ring_store16(&vq->avail->idx, vq->avail_idx);
+	vq->added++;
+	return head;
+}
+
 int virtq_add(struct virtq *vq, const struct virtq_buf *bufs, unsigned nout, unsigned nin,
 	      void *token)
 {
@@ -241,23 +254,38 @@ int virtq_add(struct virtq *vq, const struct virtq_buf *bufs, unsigned nout, uns
 		}
 		vq->free_head = vq->slot[last].next;
 	}
-	vq->num_free -= cost;
-	hs->token = token;
-	hs->ndesc = (uint16_t)cost;
-	hs->wlen = wlen;
-	vq->inflight++;
+	return virtq_publish(vq, head, cost, wlen, token);
+}
 
-	virtq_ring_store16(&vq->avail->ring[vq->avail_idx & (vq->size - 1)], head);
-	/*
-	 * Descriptors and the ring entry before the index that publishes them;
-	 * pairs with the device's read barrier between reading avail->idx and
-	 * reading the entries (2.7.13).
-	 */
-	barrier_producer();
-	vq->avail_idx++;
-	virtq_ring_store16(&vq->avail->idx, vq->avail_idx);
-	vq->added++;
-	return head;
+int virtq_add3(struct virtq *vq, const struct virtq_buf *hdr, const struct virtq_buf *data, bool data_in,
+	       const struct virtq_buf *status, void *token)
+{
+	if (vq->packed || vq->ind_max < 3 || vq->broken || !token || !vq->num_free) {
+		struct virtq_buf b[3] = {*hdr, *data, *status};
+		return virtq_add(vq, b, data_in ? 1 : 2, data_in ? 2 : 1, token);
+	}
+	uint64_t wlen = (uint64_t)status->len + (data_in ? data->len : 0);
+	if (wlen > UINT32_MAX)
+		return -EINVAL;
+	uint16_t head = vq->free_head;
+	struct virtq_desc *t = (struct virtq_desc *)vq->indirect + (size_t)head * vq->ind_max;
+	t[0].addr = hdr->addr;
+	t[0].len = hdr->len;
+	t[0].flags = VIRTQ_DESC_F_NEXT;
+	t[0].next = 1;
+	t[1].addr = data->addr;
+	t[1].len = data->len;
+	t[1].flags = (uint16_t)(VIRTQ_DESC_F_NEXT | (data_in ? VIRTQ_DESC_F_WRITE : 0));
+	t[1].next = 2;
+	t[2].addr = status->addr;
+	t[2].len = status->len;
+	t[2].flags = VIRTQ_DESC_F_WRITE;
+	struct virtq_desc *d = &vq->desc[head];
+	d->addr = (uint64_t)(uintptr_t)t;
+	d->len = 3 * (uint32_t)sizeof(struct virtq_desc);
+	d->flags = VIRTQ_DESC_F_INDIRECT;
+	vq->free_head = vq->slot[head].next;
+	return virtq_publish(vq, head, 1, (uint32_t)wlen, token);
 }
 
 bool virtq_kick_prepare(struct virtq *vq)

@@ -35,6 +35,12 @@
 
 #include "drivers/virtio/virtio_reg.h"
 
+#ifdef QUILL_HOST
+#include <errno.h>
+#else
+#include "kernel/errno.h"
+#endif
+
 /* One buffer of a request: device-readable ones first, then device-writable. */
 struct virtq_buf {
 	uint64_t addr;
@@ -116,9 +122,15 @@ int virtq_init(struct virtq *vq, uint16_t size, void *ring, void *priv, uint16_t
 	       bool event_idx);
 
 /* The descriptor the next virtq_add() will use as its head, or -ENOSPC. */
-int virtq_peek_head(const struct virtq *vq);
+static inline int virtq_peek_head(const struct virtq *vq)
+{
+	return vq->num_free ? vq->free_head : -ENOSPC;
+}
 /* Descriptors a chain of n buffers needs (1 when it goes indirect). */
-unsigned virtq_cost(const struct virtq *vq, unsigned n);
+static inline unsigned virtq_cost(const struct virtq *vq, unsigned n)
+{
+	return (vq->ind_max && n > 1 && n <= vq->ind_max) ? 1 : n;
+}
 
 /*
  * Put a chain of nout device-readable then nin device-writable buffers on the
@@ -129,6 +141,16 @@ unsigned virtq_cost(const struct virtq *vq, unsigned n);
  */
 int virtq_add(struct virtq *vq, const struct virtq_buf *bufs, unsigned nout, unsigned nin,
 	      void *token);
+
+/*
+ * The usual request: a device-readable header, one data buffer (written by
+ * the device when data_in) and a device-writable status buffer. Same effect
+ * and results as virtq_add() with those three buffers; a split ring with
+ * indirect descriptors takes a path with no loops, the hot path of a block
+ * read or write.
+ */
+int virtq_add3(struct virtq *vq, const struct virtq_buf *hdr, const struct virtq_buf *data, bool data_in,
+	       const struct virtq_buf *status, void *token);
 
 /*
  * After a batch of adds: true when the device asked to be notified (event

@@ -251,6 +251,59 @@ static int t_indirect(void)
 	return 0;
 }
 
+/*
+ * virtq_add3() builds what virtq_add() would: the same chain shapes seen by
+ * the device (indirect with a table, direct without), the same errors, and
+ * completions that come back through virtq_get(), lap after lap.
+ */
+static int run_add3(uint16_t ind_max)
+{
+	struct qmem m;
+	HT_CHECK(qsetup(&m, 8, ind_max, true) == 0, "setup");
+	struct virtq *vq = &m.vq;
+	unsigned per_lap = ind_max ? 8 : 2; /* 3 direct descriptors each without a table */
+	for (unsigned lap = 0; lap < 50; lap++) {
+		unsigned n = 0;
+		int err;
+		while ((err = add_req3(vq, &reqs[n], (n + lap) & 1)) >= 0)
+			n++;
+		HT_CHECK(err == -ENOSPC && n == per_lap, "lap %u: %u added, then %d", lap, n, err);
+		virtq_kick_prepare(vq);
+		HT_CHECK(simdev_take_all(&dev) == n, "lap %u: device took fewer", lap);
+		HT_CHECK(!dev.error[0], "device: %s", dev.error);
+		for (unsigned i = 0; i < dev.nheld; i++) {
+			struct treq *r = (struct treq *)(uintptr_t)dev.held[i].first_addr; /* hdr comes first */
+			bool write = ((unsigned)(r - reqs) + lap) & 1;
+			HT_CHECK(dev.held[i].ndesc == 3 && dev.held[i].rlen == (write ? 528u : 16u) &&
+					 dev.held[i].wlen == (write ? 1u : 513u),
+				 "lap %u: chain %u shape %u %u %u", lap, i, dev.held[i].ndesc, dev.held[i].rlen,
+				 dev.held[i].wlen);
+		}
+		unsigned got = 0;
+		if (complete_all(vq, &got))
+			return -1;
+		HT_CHECK(got == n && vq->num_free == 8 && !vq->broken, "lap %u: got %u free %u", lap, got,
+			 vq->num_free);
+	}
+	HT_CHECK(ind_max ? dev.indirect_seen && !dev.direct_seen : dev.direct_seen && !dev.indirect_seen,
+		 "indirect %llu direct %llu",
+		 (unsigned long long)dev.indirect_seen, (unsigned long long)dev.direct_seen);
+	HT_CHECK(add_req3(vq, &reqs[0], true) >= 0, "add after laps");
+	struct virtq_buf b = {(uint64_t)(uintptr_t)reqs[1].data, 512};
+	HT_CHECK(virtq_add3(vq, &b, &b, true, &b, NULL) == -EINVAL, "NULL token accepted");
+	virtq_break(vq, "test");
+	HT_CHECK(add_req3(vq, &reqs[1], true) == -ENODEV, "broken queue accepted a request");
+	qfree(&m);
+	return 0;
+}
+
+static int t_add3(void)
+{
+	if (run_add3(8))
+		return -1;
+	return run_add3(0);
+}
+
 static int t_event_idx_kick(void)
 {
 	struct qmem m;
@@ -480,6 +533,7 @@ static const struct {
 	{"virtq_full_ring", t_full_ring},
 	{"virtq_wrap_65535", t_wrap},
 	{"virtq_indirect", t_indirect},
+	{"virtq_add3", t_add3},
 	{"virtq_event_idx_kick", t_event_idx_kick},
 	{"virtq_event_idx_interrupt", t_event_idx_interrupt},
 	{"virtq_flags_suppression", t_flags},

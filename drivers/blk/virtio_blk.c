@@ -589,10 +589,12 @@ static int vblk_wait(struct blk_dev *bd)
 		vb->rearm = sleep;
 		uint64_t flags = irq_save();
 		/*
-		 * A sleeper whose interrupts are armed and who sees no used entry
-		 * leaves the draining to the interrupt handler: one drain per wake-up.
+		 * Completions the interrupt handler already ran end the wait. A
+		 * sleeper whose interrupts are armed and who sees no used entry
+		 * leaves the draining to the handler: one drain per wake-up.
 		 */
-		if (!sleep || !vb->armed || vb->defer_head || vblk_any_pending(vb))
+		if (vb->completions == mark &&
+		    (!sleep || !vb->armed || vb->defer_head || vblk_any_pending(vb)))
 			vblk_drain(vb, VBLK_ALL_QUEUES);
 		irq_restore(flags);
 		if (vb->completions != mark) {

@@ -45,7 +45,10 @@ CASES = [
     # The default job (what make run boots): raw benchmarks, test=write, the file benchmark.
     dict(name="default-job", cmdline=None, disks=[dict(size="256M")], timeout=180,
          expect=[r"^jobs: default job on vda", r"^BENCH name=raw:randwrite:4k:qd1:2s .* errors=0",
-                 r"^BENCH name=raw:randwrite:4k:qd32:2s .* errors=0", r"^TEST write PASS$",
+                 r"^BENCH name=raw:randwrite:4k:qd32:2s .* errors=0",
+                 r"^BENCH name=raw:randwrite:4k:qd1:2s:hybrid .* mode=hybrid .* errors=0",
+                 r"^BENCH name=raw:randwrite:4k:qd32:2s:hybrid .* mode=hybrid .* errors=0",
+                 r"^TEST write PASS$",
                  r"^BENCH name=fs:smallfiles:4k:fsync=1:2s target=fs .* durable=1", r"^quill: exit 0$"],
          check=check_image),
     # A disk that already holds a quillfs keeps it: no raw writes without overwrite=1.

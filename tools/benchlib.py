@@ -4,6 +4,8 @@
   QEMU side     Config (one QEMU configuration -> its arguments), Qmp (a small
                 QMP client), blockstats(), attribute_requests() (QEMU's
                 completed-request counts turned into per-run figures)
+  instructions  parse_insn_log(), insns_per_run(): guest instructions per I/O
+                from tools/insncount.so's marks (QEMU TCG plugin)
   outputs       write_csv(), write_summary(), write_plot()
 
 Python 3 standard library only; the plot needs gnuplot.
@@ -12,6 +14,7 @@ import csv
 import json
 import math
 import os
+import re
 import socket
 import statistics
 import subprocess
@@ -449,6 +452,110 @@ def guest_requests(row):
     return row.get("dev_ios") if is_fs(row) else row.get("ios")
 
 
+# ---------------------------------------------------------------- guest instructions
+
+# tools/insncount.c prints one line per bench_insn_mark() call (QEMU's -d plugin log).
+INSN_MARK = re.compile(r"^insncount mark (\d+) insns (\d+)\s*$")
+# What a figure must lie between to be believed: behaviour, not speed (a run's loop,
+# its interrupt and its completion take more than 20 instructions per I/O; a million
+# means the marks bracket something else).
+INSN_SANE = (20, 1000000)
+# ../shared/PERFORMANCE.md, "Cost without noise": (guest, QD1, QD32), randwrite 4k.
+INSN_REFERENCE = (("a bare interrupt-driven guest (no OS, 3 descriptors, INTx)", 202, 94),
+                  ("Linux's virtio_ring + virtio_blk + virtio_pci alone", 931, 885),
+                  ("Linux 6.1 + fio (io_uring), whole guest", 20554, 13110))
+
+
+def parse_insn_log(text):
+    """The running instruction totals at marks 0, 1, 2, ... from tools/insncount.so's log,
+    and the problems with them: marks numbered out of order, totals not increasing."""
+    marks, probs = [], []
+    for line in text.splitlines():
+        m = INSN_MARK.match(line.strip())
+        if not m:
+            continue
+        n, total = int(m.group(1)), int(m.group(2))
+        if n != len(marks):
+            probs.append("mark %d where mark %d was due" % (n, len(marks)))
+            break
+        if marks and total <= marks[-1]:
+            probs.append("mark %d: %d instructions, not more than mark %d's %d" % (n, total, n - 1, marks[-1]))
+            break
+        marks.append(total)
+    return marks, probs
+
+
+def insns_per_run(recs, text):
+    """Guest instructions of each BENCH line in recs (a boot's, in order) from the plugin's
+    log: the kernel marks a raw run's start and end (kernel/bench.c bench_insn_mark()), so
+    marks 2k and 2k+1 bracket the k-th raw BENCH line that is not a FAIL. Returns a list
+    aligned with recs of (instructions, instructions per I/O) or None, and the problems;
+    when the marks do not pair up with the lines, no figure at all (never a guess)."""
+    out = [None] * len(recs)
+    marks, probs = parse_insn_log(text)
+    raw = [i for i, r in enumerate(recs) if not r.get("fail") and not is_fs(r)]
+    if probs:
+        return out, probs
+    if len(marks) != 2 * len(raw):
+        return out, ["%d instruction marks for %d raw BENCH lines (want 2 per line)" % (len(marks), len(raw))]
+    for k, i in enumerate(raw):
+        insns = marks[2 * k + 1] - marks[2 * k]
+        ios = number(recs[i], "ios")
+        if not ios or ios <= 0:
+            probs.append("%s: no I/Os to divide %d instructions by" % (recs[i].get("name"), insns))
+            continue
+        per = insns / ios
+        if not INSN_SANE[0] < per < INSN_SANE[1]:
+            probs.append("%s: %.1f instructions per I/O, outside %d-%d" % (recs[i].get("name"), per, *INSN_SANE))
+        out[i] = (insns, per)
+    return out, probs
+
+
+def insn_rows(rows):
+    """The rows of instruction-counting boots (the plugin slows TCG: their IOPS are not
+    comparable), and the rest."""
+    return [r for r in rows if r.get("plugin")], [r for r in rows if not r.get("plugin")]
+
+
+def _thousands(v):
+    return "-" if v is None else "{:,.0f}".format(v)
+
+
+def insn_section(rows, note=None):
+    """summary.md's instructions-per-I/O table: Quill's randwrite 4k irq at QD1 and QD32 per
+    configuration of the plugin boots, then ../shared/PERFORMANCE.md's reference figures."""
+    if not rows and not note:
+        return []
+    L = ["", "## Guest instructions per I/O (TCG plugin, whole guest incl. idle loop)", "",
+         "Guest instructions between the kernel's marks at a raw run's start and end "
+         "(`bench_insn_mark()`, counted by `tools/insncount.so` under TCG), divided by the run's "
+         "I/Os: randwrite 4k in irq mode, a fixed number of I/Os, in a boot of its own (the "
+         "plugin slows TCG, so these boots' IOPS are left out of every other table). Unlike "
+         "IOPS the figure hardly moves between runs; it includes the idle loop (one `hlt` per "
+         "sleep) and the interrupts.", ""]
+    if note:
+        L += ["%s." % (note[0].upper() + note[1:] if note.startswith("not ") else "Counted: " + note).rstrip("."),
+              ""]
+    pts = {}
+    for r in rows:
+        if r.get("op") == "randwrite" and str(r.get("bs")) == "4096" and r.get("mode") == "irq":
+            pts.setdefault(r["config"], {}).setdefault(int(float(r["qd"])), []).append(r)
+
+    def cell(rs):
+        vals = [v for v in (_f(r, "insns_per_io") for r in rs) if v is not None]
+        if not vals:
+            return "- **no count**" if rs else "-"
+        return _thousands(statistics.median(vals)) + ("" if all(_ok(r) for r in rs) else " **check!**")
+
+    L += ["| guest | QD1 | QD32 |", "|---|---:|---:|"]
+    for cfg, by_qd in pts.items():
+        L.append("| Quill, %s | %s | %s |" % (cfg, cell(by_qd.get(1, [])), cell(by_qd.get(32, []))))
+    L += ["| *reference (../shared/PERFORMANCE.md, two boots of N and 2N writes):* | | |"]
+    for guest, qd1, qd32 in INSN_REFERENCE:
+        L.append("| %s | %s | %s |" % (guest, _thousands(qd1), _thousands(qd32)))
+    return L
+
+
 # ---------------------------------------------------------------- outputs
 
 CONFIG_COLUMNS = ("config", "accel", "machine", "backend", "cache", "aio", "iothread", "queue_size",
@@ -458,7 +565,8 @@ RESULT_COLUMNS = ("ios", "secs", "iops", "mibps", "p50_us", "p99_us", "p999_us",
 RESULT_COLUMNS += FS_REQUIRED + FILL_KEYS
 CSV_COLUMNS = (("boot", "repeat") + CONFIG_COLUMNS + ("guest_ring", "guest_queues", "spec",
                                                       "target", "dev", "op", "bs", "qd", "mode")
-               + RESULT_COLUMNS + ("qemu_reqs", "qemu_exact", "agree", "status", "qemu_cmdline"))
+               + RESULT_COLUMNS + ("qemu_reqs", "qemu_exact", "agree", "plugin", "insns", "insns_per_io",
+                                   "status", "qemu_cmdline"))
 
 
 def write_csv(path, rows):
@@ -603,7 +711,9 @@ def correct_configs(rows):
 
 def write_summary(path, rows, meta, configs):
     """Medians and min-max per point, configurations side by side, then the guest's cost,
-    the fastest configuration per depth and the host cross-check."""
+    the fastest configuration per depth and the host cross-check; guest instructions per I/O
+    from the plugin boots (meta["instruction counts"] says how they went)."""
+    insns, rows = insn_rows(rows)
     pts = group_points(rows)
     qds = sorted({int(float(r["qd"])) for r in rows if r.get("qd")})
     good = correct_configs(rows)
@@ -689,6 +799,7 @@ def write_summary(path, rows, meta, configs):
     if excluded:
         L += ["", "Not correct in this run, so never ranked (I/O errors or a count QEMU disagrees "
               "with; see the end): %s." % ", ".join(excluded)]
+    L += insn_section(insns, meta.get("instruction counts"))
     L += effects_table(rows, qds)
     L += side_by_side(rows)
     L += fs_tables(rows)
@@ -903,7 +1014,7 @@ def _line_style(r):
 def write_plot(path, rows, gnuplot="gnuplot"):
     """IOPS against queue depth, one line per configuration, one panel per (op, bs, mode),
     one legend for all. Returns None, or why the plot could not be made."""
-    pts = group_points(rows)
+    pts = group_points(insn_rows(rows)[1])
     if not pts:
         return "no figures to plot"
     panels = list(pts.items())

@@ -1,5 +1,6 @@
-"""QEMU tests of the benchmarks: the BENCH line's keys and sanity (never speed), and the
-host side of `make bench` (tools/quill-bench and tools/benchlib.py)."""
+"""QEMU tests of the benchmarks: the BENCH line's keys and sanity (never speed), the host
+side of `make bench` (tools/quill-bench and tools/benchlib.py), and the guest instruction
+counts under the TCG plugin tools/insncount.so."""
 import os
 import subprocess
 import sys
@@ -29,7 +30,8 @@ def check_tiny(ctx):
 def check_runner(ctx):
     """tools/quill-bench end to end on one small configuration: a CSV row per run, every
     guest count agreeing with QEMU's, a summary and a plot (speed is not checked); with one
-    packed-ring variant in hybrid mode (and its split baseline) and two file-level runs."""
+    packed-ring variant in hybrid mode (and its split baseline), two file-level runs and the
+    instruction-count boot on null-co."""
     ok, why = check_tiny(ctx)
     if not ok:
         return ok, why
@@ -41,6 +43,7 @@ def check_runner(ctx):
                             "--packed", "off,on", "--num-queues", "1", "--variant-backends", "writeback",
                             "--variant-iothread", "off", "--variant-qd", "4", "--variant-modes", "hybrid",
                             "--fs-backends", "writeback", "--fs-runs", "smallfiles:fsync=1,append",
+                            "--insn-backends", "null-co",
                             "--time", "300ms"], capture_output=True, text=True, timeout=300)
     except subprocess.TimeoutExpired:
         return False, "quill-bench took more than 300 s"
@@ -50,10 +53,18 @@ def check_runner(ctx):
     for f in ("results.csv", "summary.md", "iops.svg"):
         if not os.path.exists(os.path.join(out, f)):
             return False, "quill-bench wrote no %s" % f
-    rows = benchlib.read_csv(os.path.join(out, "results.csv"))
+    insns, rows = benchlib.insn_rows(benchlib.read_csv(os.path.join(out, "results.csv")))
     # 4 raw runs, the split baseline's 2 hybrid runs, the packed variant's 2, 2 file-level runs.
     if len(rows) != 10:
         return False, "results.csv has %d rows, want 10" % len(rows)
+    # The instruction-count boot: its three runs, each with a believable count.
+    if len(insns) != 3 or {r["config"] for r in insns} != {"null-co"}:
+        return False, "instruction-count rows: %r" % [(r["config"], r["spec"]) for r in insns]
+    for row in insns:
+        per_io = benchlib.number(row, "insns_per_io")
+        if row["status"] != "ok" or row["plugin"] != "insncount" or per_io is None or not 20 < per_io < 1000000:
+            return False, "%s under the plugin: status %r, %s instructions per I/O" % (
+                row["spec"], row["status"], row["insns_per_io"] or "no")
     for row in rows:
         fs = row["target"] == "fs"
         if row["status"] != "ok" or row["agree"] != "yes" or row["qemu_exact"] != ("no" if fs else "yes"):
@@ -69,7 +80,8 @@ def check_runner(ctx):
         return False, "file-level runs not durable: %r" % [(r["spec"], r["durable"]) for r in rows]
     summary = open(os.path.join(out, "summary.md")).read()
     for needle in ("## Split vs packed ring", "| writeback/threads | packed | 1 | packed q1 |",
-                   "### Durable", "| append (fsync each) | writeback/threads |"):
+                   "### Durable", "| append (fsync each) | writeback/threads |",
+                   "## Guest instructions per I/O", "| Quill, null-co | "):
         if needle not in summary:
             return False, "summary.md lacks %r" % needle
     return True, ""
@@ -88,6 +100,65 @@ def check_selftest(ctx):
     return True, ""
 
 
+# Two fixed-count runs under the instruction-counting TCG plugin (tools/insncount.c).
+INSN_RUNS = ["randwrite:4k:qd1:irq:500ios", "randwrite:4k:qd8:irq:2000ios"]
+
+
+def insn_mark_address():
+    """bench_insn_mark()'s address in build/kernel.elf ("0", which the plugin refuses, if none)."""
+    try:
+        out = subprocess.run(["nm", os.path.join(ROOT, "build", "kernel.elf")], capture_output=True,
+                             text=True).stdout
+    except OSError:
+        return "0"
+    for line in out.splitlines():
+        w = line.split()
+        if len(w) == 3 and w[2] == "bench_insn_mark":
+            return "%#x" % int(w[0], 16)
+    return "0"
+
+
+class PluginArg:
+    """-plugin's argument, made when the case boots (tests/run formats every QEMU argument
+    then), so the marker address is that of the kernel being booted, even if it was rebuilt
+    after the cases were loaded."""
+
+    def format(self, **kw):
+        return "%s,mark=%s" % (os.path.join(ROOT, "build", "tools", "insncount.so"), insn_mark_address())
+
+
+def check_insns(ctx):
+    """Two marks per BENCH line, the running count increasing at every mark, and a believable
+    number of guest instructions per I/O for each run (behaviour, not speed)."""
+    recs = benchlib.parse_output(ctx.output)
+    if [r.get("name") for r in recs] != INSN_RUNS:
+        return False, "BENCH lines for %r, want %r" % ([r.get("name") for r in recs], INSN_RUNS)
+    for r in recs:
+        probs = benchlib.check_bench(r, benchlib.spec_expectations(r["name"]))
+        if probs:
+            return False, "%s: %s" % (r["name"], "; ".join(probs))
+    try:
+        with open(os.path.join(ctx.tmp, "insn.log")) as f:
+            text = f.read()
+    except OSError as e:
+        return False, "no plugin log: %s" % e
+    marks, probs = benchlib.parse_insn_log(text)
+    if probs:
+        return False, "plugin log: %s" % "; ".join(probs)
+    if len(marks) != 2 * len(recs):
+        return False, "%d marks for %d BENCH lines, want 2 per line" % (len(marks), len(recs))
+    if any(b <= a for a, b in zip(marks, marks[1:])):
+        return False, "instruction counts do not increase: %r" % marks
+    counts, probs = benchlib.insns_per_run(recs, text)
+    if probs or None in counts:
+        return False, "instruction counts: %s" % "; ".join(probs or ["missing"])
+    for r, (insns, per_io) in zip(recs, counts):
+        if not 20 < per_io < 1000000:
+            return False, "%s: %.1f guest instructions per I/O (%d over %s I/Os)" % (r["name"], per_io, insns,
+                                                                                       r["ios"])
+    return True, ""
+
+
 CASES = [
     dict(name="bench-tiny", cmdline="bench=" + ",".join(TINY), disks=[{"size": "64M"}],
          expect=[r"^BENCH name=randwrite:4k:qd4:300ms target=raw dev=vda op=randwrite bs=4096 qd=4 mode=irq ",
@@ -96,4 +167,10 @@ CASES = [
     dict(name="bench-no-device", cmdline="bench=randwrite:4k:qd1:100ms", expect_exit=1,
          expect=[r"^BENCH name=randwrite:4k:qd1:100ms FAIL no device vda$", r"^quill: exit 1$"],
          check=check_selftest),
+    dict(name="bench-insn-count", cmdline="bench=" + ",".join(INSN_RUNS),
+         qemu=["-blockdev", "driver=null-co,node-name=d0,size=%d" % (1 << 30),
+               "-device", "virtio-blk-pci,id=vblk0,drive=d0",
+               "-plugin", PluginArg(), "-d", "plugin", "-D", "{tmp}/insn.log"],
+         expect=[r"^BENCH name=randwrite:4k:qd1:irq:500ios target=raw ", r"^quill: exit 0$"],
+         check=check_insns, timeout=60),
 ]

@@ -217,6 +217,12 @@ static void vblk_complete(struct vblk *vb, struct vblk_queue *q, struct vblk_tok
 
 /* ---- submission ---- */
 
+static bool vblk_is_simple(const struct vblk *vb, const struct blk_req *req)
+{
+	return (req->op == BLK_OP_READ || req->op == BLK_OP_WRITE) && req->len <= vb->seg_bytes &&
+	       req->drv[VBLK_ISSUED] == 0;
+}
+
 /* A read or write that fits one data descriptor, whole: the common case, without vblk_issue()'s loop. */
 static bool vblk_issue_simple(struct vblk *vb, struct vblk_queue *q, struct blk_req *req, uint64_t now)
 {
@@ -250,8 +256,7 @@ static bool vblk_issue_simple(struct vblk *vb, struct vblk_queue *q, struct blk_
 static bool vblk_issue(struct vblk *vb, struct vblk_queue *q, struct blk_req *req, uint64_t now)
 {
 	struct virtq *vq = &q->vq;
-	if ((req->op == BLK_OP_READ || req->op == BLK_OP_WRITE) && req->len <= vb->seg_bytes &&
-	    req->drv[VBLK_ISSUED] == 0)
+	if (vblk_is_simple(vb, req))
 		return vblk_issue_simple(vb, q, req, now);
 	for (;;) {
 		int head = virtq_peek_head(vq);
@@ -387,7 +392,9 @@ static int vblk_submit(struct blk_dev *bd, struct blk_req *req)
 	if (req->op == BLK_OP_FLUSH && !(bd->flags & BLK_F_FLUSH)) {
 		/* No volatile cache (writethrough): nothing to flush; done at the next drain. */
 		vblk_enqueue(&vb->defer_head, &vb->defer_tail, req);
-	} else if (vb->q_head || !vblk_issue(vb, &vb->q[vb->cur], req, req->submit_tsc)) {
+	} else if (vb->q_head || !(vblk_is_simple(vb, req)
+					   ? vblk_issue_simple(vb, &vb->q[vb->cur], req, req->submit_tsc)
+					   : vblk_issue(vb, &vb->q[vb->cur], req, req->submit_tsc))) {
 		/* Behind earlier waiters, or only partly on the ring: the rest goes out later. */
 		vblk_enqueue(&vb->q_head, &vb->q_tail, req);
 	}

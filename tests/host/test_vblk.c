@@ -954,10 +954,73 @@ ON_PACKED(t_watchdog_starved)
 ON_PACKED(t_wait_modes)
 ON_PACKED(t_discard_zeroes)
 
+/* blk_check() as the contract in blk.h states it, written plainly, for comparison. */
+static int blk_check_reference(const struct blk_dev *dev, const struct blk_req *req)
+{
+	if (dev->broken)
+		return -ENODEV;
+	bool data = req->op == BLK_OP_READ || req->op == BLK_OP_WRITE;
+	if (req->op > BLK_OP_GET_ID)
+		return -EINVAL;
+	if (req->op == BLK_OP_FLUSH)
+		return 0;
+	if ((req->op == BLK_OP_DISCARD && !(dev->flags & BLK_F_DISCARD)) ||
+	    (req->op == BLK_OP_WRITE_ZEROES && !(dev->flags & BLK_F_WRITE_ZEROES)) ||
+	    (req->op == BLK_OP_GET_ID && !(dev->flags & BLK_F_GET_ID)))
+		return -EOPNOTSUPP;
+	if (req->op == BLK_OP_GET_ID)
+		return req->buf && req->len ? 0 : -EINVAL;
+	if (data && (!req->buf || (uintptr_t)req->buf % BLK_SECTOR_SIZE))
+		return -EINVAL;
+	if (req->op != BLK_OP_READ && (dev->flags & BLK_F_RO))
+		return -EROFS;
+	if (req->len == 0 || req->len % dev->lbs || (req->sector * BLK_SECTOR_SIZE) % dev->lbs)
+		return -EINVAL;
+	if (req->sector >= dev->capacity || req->len / BLK_SECTOR_SIZE > dev->capacity - req->sector)
+		return -ERANGE;
+	return 0;
+}
+
+/* blk_check()'s fast path for reads and writes agrees with the contract on every edge. */
+static int t_blk_check(void)
+{
+	static uint8_t buf[8192] __attribute__((aligned(4096)));
+	const uint32_t lens[] = {0, 1, 511, 512, 1024, 4095, 4096, 8192, 1u << 20};
+	const uint64_t sectors[] = {0, 1, 7, 8, 1000, 8184, 8191, 8192, 8193, UINT64_MAX >> 9, UINT64_MAX};
+	void *bufs[] = {NULL, buf, buf + 1, buf + 512, buf + 4096};
+	unsigned compared = 0;
+	for (unsigned lbs = 512; lbs <= 4096; lbs *= 8)
+		for (uint32_t flags = 0; flags < 32; flags++)
+			for (int broken = 0; broken < 2; broken++) {
+				struct blk_dev dev = {.lbs = lbs, .pbs = lbs, .capacity = 8192, .flags = flags,
+						      .broken = broken};
+				for (unsigned op = 0; op <= BLK_OP_GET_ID + 1; op++)
+					for (size_t l = 0; l < sizeof(lens) / sizeof(lens[0]); l++)
+						for (size_t sc = 0; sc < sizeof(sectors) / sizeof(sectors[0]); sc++)
+							for (size_t b = 0; b < sizeof(bufs) / sizeof(bufs[0]); b++) {
+								struct blk_req r = {.op = (uint8_t)op,
+										    .sector = sectors[sc],
+										    .buf = bufs[b], .len = lens[l]};
+								int got = blk_check(&dev, &r);
+								int want = blk_check_reference(&dev, &r);
+								HT_CHECK(got == want,
+									 "op %u lbs %u flags %#x broken %d sector %llu len %u "
+									 "buf +%td: %d, contract says %d",
+									 op, lbs, flags, broken,
+									 (unsigned long long)sectors[sc], lens[l],
+									 bufs[b] ? (uint8_t *)bufs[b] - buf : -1, got, want);
+								compared++;
+							}
+			}
+	HT_CHECK(compared > 100000, "only %u cases", compared);
+	return 0;
+}
+
 static const struct {
 	const char *name;
 	int (*fn)(void);
 } tests[] = {
+	{"blk_check", t_blk_check},
 	{"vblk_attach", t_attach},
 	{"vblk_attach_failures", t_attach_failures},
 	{"vblk_split_indirect", t_split_indirect},

@@ -80,6 +80,7 @@ void kmain(uint32_t magic, uint64_t info)
 	memory_init();
 	acpi_init(boot.rsdp, boot.rsdp_len);
 	apic_init();
+	cpu_init();
 	tsc_init();
 	lapic_timer_calibrate();
 	irq_enable();

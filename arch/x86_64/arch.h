@@ -11,6 +11,7 @@
  *   apic.c            8259 PIC, LAPIC, IOAPIC, MSI message composition
  *   acpi.c            RSDP, MADT, HPET, FADT (PM timer), MCFG
  *   tsc.c             TSC calibration, time_ns(), udelay()
+ *   cpu.c             what the CPU is (TCG or not: whether spin loops pause)
  */
 #ifndef ARCH_X86_64_ARCH_H
 #define ARCH_X86_64_ARCH_H
@@ -65,6 +66,18 @@ static inline uint64_t read_cr3(void) { uint64_t v; __asm__ volatile("mov %%cr3,
 static inline void write_cr3(uint64_t v) { __asm__ volatile("mov %0, %%cr3" : : "r"(v) : "memory"); }
 static inline void invlpg(uintptr_t va) { __asm__ volatile("invlpg (%0)" : : "r"(va) : "memory"); }
 static inline void cpu_pause(void) { __asm__ volatile("pause"); }
+
+/* cpu.c: whether spin loops should pause (false under QEMU TCG); set by cpu_init() at boot. */
+extern bool cpu_spin_pause;
+void cpu_init(void);
+/* One turn of a spin-wait loop: pause where that helps, a compiler barrier otherwise. */
+static inline void cpu_spin_relax(void)
+{
+	if (cpu_spin_pause)
+		cpu_pause();
+	else
+		__asm__ volatile("" : : : "memory");
+}
 
 static inline void irq_disable(void) { __asm__ volatile("cli" : : : "memory"); }
 static inline void irq_enable(void) { __asm__ volatile("sti" : : : "memory"); }

@@ -21,6 +21,7 @@ extern bool simdev_irqs_masked;  /* what irq_save() would have done */
 static inline uint64_t rdtsc(void) { return simdev_tsc; }
 void simdev_pause(void);        /* the test's: a spinning guest lets the device run */
 static inline void cpu_pause(void) { simdev_pause(); }
+static inline void cpu_spin_relax(void) { simdev_pause(); }
 static inline uint64_t irq_save(void)
 {
 	bool was = simdev_irqs_masked;

@@ -34,7 +34,7 @@ uint32_t qfs_crc32c(uint32_t crc, const void *buf, size_t len)
 	}
 	while (len >= 8) {
 		uint64_t w;
-		memcpy(&w, p, 8);
+		__builtin_memcpy(&w, p, 8); /* one load: the kernel builds with -fno-builtin */
 		w ^= crc;
 		crc = crc_table[7][w & 0xff] ^ crc_table[6][(w >> 8) & 0xff] ^
 		      crc_table[5][(w >> 16) & 0xff] ^ crc_table[4][(w >> 24) & 0xff] ^

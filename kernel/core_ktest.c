@@ -2,6 +2,45 @@
 #include "arch/x86_64/arch.h"
 #include "kernel/kernel.h"
 
+/* memcpy, memset, memmove against byte loops: every length 0..80 at every alignment 0..7. */
+KTEST(lib)
+{
+	static uint8_t src[128], dst[128], want[128];
+	for (size_t i = 0; i < sizeof(src); i++)
+		src[i] = (uint8_t)(i * 37 + 11);
+	for (size_t off = 0; off < 8; off++)
+		for (size_t n = 0; n <= 80; n++) {
+			for (size_t i = 0; i < sizeof(dst); i++)
+				dst[i] = want[i] = (uint8_t)(0xc3 ^ i);
+			for (size_t i = 0; i < n; i++)
+				want[off + i] = src[7 - off + i];
+			if (memcpy(dst + off, src + 7 - off, n) != dst + off || memcmp(dst, want, sizeof(dst)))
+				KTEST_FAIL("memcpy of %zu bytes to +%zu wrong", n, off);
+			for (size_t i = 0; i < n; i++)
+				want[off + i] = 0x5a;
+			if (memset(dst + off, 0x5a, n) != dst + off || memcmp(dst, want, sizeof(dst)))
+				KTEST_FAIL("memset of %zu bytes at +%zu wrong", n, off);
+		}
+	/* Overlapping moves, both directions. */
+	for (size_t n = 0; n <= 64; n++) {
+		for (size_t i = 0; i < sizeof(dst); i++)
+			dst[i] = want[i] = (uint8_t)i;
+		for (size_t i = n; i-- > 0;)
+			want[i + 5] = want[i];
+		memmove(dst + 5, dst, n);
+		if (memcmp(dst, want, sizeof(dst)))
+			KTEST_FAIL("memmove of %zu bytes forward over itself wrong", n);
+		for (size_t i = 0; i < sizeof(dst); i++)
+			dst[i] = want[i] = (uint8_t)i;
+		for (size_t i = 0; i < n; i++)
+			want[i] = want[i + 3];
+		memmove(dst, dst + 3, n);
+		if (memcmp(dst, want, sizeof(dst)))
+			KTEST_FAIL("memmove of %zu bytes backward over itself wrong", n);
+	}
+	return 0;
+}
+
 KTEST(alloc)
 {
 	/* Contiguous, aligned, zeroed runs, as vrings need. */

@@ -4,6 +4,7 @@ BOOT_EXPECT = [
     r"^Quill: ",
     r"^mem: \d+ MiB RAM, \d+ MiB free",
     r"^tsc: \d+\.\d+ MHz \(calibrated against the PIT\)",
+    r"^TEST lib PASS$",
     r"^TEST alloc PASS$",
     r"^TEST timer PASS$",
     r"^TEST interrupts PASS$",

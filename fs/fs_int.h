@@ -2,7 +2,7 @@
  * quillfs internals, grouped by file. fs.h is the public API, ondisk.h the
  * format.
  *
- *   crc32c.c   CRC32C (Castagnoli), table driven
+ *   crc32c.c   CRC32C (Castagnoli): SSE4.2 crc32 where it pays, else tables
  *   cache.c    block I/O, the buffer cache of file blocks, the inode cache
  *   bmap.c     file block maps: lookup, allocate pointers, truncate, walk
  *   log.c      the log writer: psegs, async writes, commit, checkpoint
@@ -27,6 +27,10 @@
 
 /* ---- crc32c.c ---- */
 uint32_t qfs_crc32c(uint32_t crc, const void *buf, size_t len);
+/* The table-driven way, whatever the CPU has (tests compare the two). */
+uint32_t qfs_crc32c_sw(uint32_t crc, const void *buf, size_t len);
+/* Whether qfs_crc32c() uses the CPU's crc32 instruction (SSE4.2, not under QEMU TCG). */
+bool qfs_crc32c_hw(void);
 
 /* ---- cache.c ---- */
 struct qfs_inode;

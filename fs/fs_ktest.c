@@ -103,6 +103,25 @@ static void ft_clean(struct qfs *fs)
 	kfree(e);
 }
 
+/* qfs_crc32c() (the CPU's crc32 instruction where it has one) agrees with the tables. */
+KTEST(crc32c)
+{
+	static uint8_t buf[4096 + 16];
+	for (size_t i = 0; i < sizeof(buf); i++)
+		buf[i] = (uint8_t)(i * 2654435761u >> 13);
+	if (qfs_crc32c(0, "123456789", 9) != 0xe3069283u)
+		KTEST_FAIL("check value %#x", qfs_crc32c(0, "123456789", 9));
+	for (size_t off = 0; off < 8; off++)
+		for (size_t len = 0; len <= 80; len++)
+			if (qfs_crc32c(7, buf + off, len) != qfs_crc32c_sw(7, buf + off, len))
+				KTEST_FAIL("%zu bytes at +%zu: %#x, tables say %#x", len, off,
+					   qfs_crc32c(7, buf + off, len), qfs_crc32c_sw(7, buf + off, len));
+	if (qfs_crc32c(0, buf + 5, 4096) != qfs_crc32c_sw(0, buf + 5, 4096))
+		KTEST_FAIL("4 KiB block differs");
+	printf("crc32c: %s\n", qfs_crc32c_hw() ? "SSE4.2 crc32 instruction" : "tables");
+	return 0;
+}
+
 KTEST_DEFINE(fs, "fs", true)
 {
 	struct blk_dev *dev = blk_get("vda");

@@ -20,17 +20,6 @@ int blk_check(const struct blk_dev *dev, const struct blk_req *req)
 {
 	if (dev->broken)
 		return -ENODEV;
-	/* lbs is a power of two (blk.h): whole blocks by mask. */
-	uint64_t lbs_mask = dev->lbs - 1;
-	if (req->op == BLK_OP_READ || (req->op == BLK_OP_WRITE && !(dev->flags & BLK_F_RO))) {
-		/* The hot path: the same checks as below, in the order they fall out for reads and writes. */
-		if (!req->buf || ((uintptr_t)req->buf & (BLK_SECTOR_SIZE - 1)) || req->len == 0 ||
-		    (req->len & lbs_mask) || ((req->sector << BLK_SECTOR_SHIFT) & lbs_mask))
-			return -EINVAL;
-		if (req->sector >= dev->capacity || (req->len >> BLK_SECTOR_SHIFT) > dev->capacity - req->sector)
-			return -ERANGE;
-		return 0;
-	}
 	switch (req->op) {
 	case BLK_OP_FLUSH:
 		return 0;
@@ -58,6 +47,8 @@ int blk_check(const struct blk_dev *dev, const struct blk_req *req)
 	}
 	if (req->op != BLK_OP_READ && (dev->flags & BLK_F_RO))
 		return -EROFS;
+	/* lbs is a power of two (blk.h): whole blocks by mask, no division. */
+	uint64_t lbs_mask = dev->lbs - 1;
 	if (req->len == 0 || (req->len & lbs_mask) || ((req->sector << BLK_SECTOR_SHIFT) & lbs_mask))
 		return -EINVAL;
 	uint64_t nsect = req->len >> BLK_SECTOR_SHIFT;

@@ -252,12 +252,10 @@ static bool vblk_issue_simple(struct vblk *vb, struct vblk_queue *q, struct blk_
 	return true;
 }
 
-/* Put as many parts of req on queue q as fit (now: the TSC); true once every part is out. */
-static bool vblk_issue(struct vblk *vb, struct vblk_queue *q, struct blk_req *req, uint64_t now)
+/* vblk_issue() for everything else: parts, segments, discard, flush, ID. */
+static bool vblk_issue_parts(struct vblk *vb, struct vblk_queue *q, struct blk_req *req, uint64_t now)
 {
 	struct virtq *vq = &q->vq;
-	if (vblk_is_simple(vb, req))
-		return vblk_issue_simple(vb, q, req, now);
 	for (;;) {
 		int head = virtq_peek_head(vq);
 		if (head < 0)
@@ -348,6 +346,12 @@ static bool vblk_issue(struct vblk *vb, struct vblk_queue *q, struct blk_req *re
 	}
 }
 
+/* Put as many parts of req on queue q as fit (now: the TSC); true once every part is out. */
+static inline bool vblk_issue(struct vblk *vb, struct vblk_queue *q, struct blk_req *req, uint64_t now)
+{
+	return vblk_is_simple(vb, req) ? vblk_issue_simple(vb, q, req, now) : vblk_issue_parts(vb, q, req, now);
+}
+
 /* Issue waiting requests, in order, while some queue (the current one first) has room. */
 static void vblk_pump(struct vblk *vb)
 {
@@ -392,9 +396,7 @@ static int vblk_submit(struct blk_dev *bd, struct blk_req *req)
 	if (req->op == BLK_OP_FLUSH && !(bd->flags & BLK_F_FLUSH)) {
 		/* No volatile cache (writethrough): nothing to flush; done at the next drain. */
 		vblk_enqueue(&vb->defer_head, &vb->defer_tail, req);
-	} else if (vb->q_head || !(vblk_is_simple(vb, req)
-					   ? vblk_issue_simple(vb, &vb->q[vb->cur], req, req->submit_tsc)
-					   : vblk_issue(vb, &vb->q[vb->cur], req, req->submit_tsc))) {
+	} else if (vb->q_head || !vblk_issue(vb, &vb->q[vb->cur], req, req->submit_tsc)) {
 		/* Behind earlier waiters, or only partly on the ring: the rest goes out later. */
 		vblk_enqueue(&vb->q_head, &vb->q_tail, req);
 	}

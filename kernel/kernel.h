@@ -136,11 +136,14 @@ void cmdline_entry(size_t i, const char **key, const char **value);
 /* ---- event.c ---- */
 /*
  * Sleep until an interrupt, unless `pending(ctx)` says work is already there.
- * pending() runs with interrupts masked; then "sti; hlt" atomically, so an
- * interrupt after the check still wakes the CPU. Returns with interrupts on.
+ * pending() runs with interrupts masked; then, after up to idle_poll_us of
+ * waiting with interrupts on, "sti; hlt" atomically, so an interrupt after
+ * the check still wakes the CPU. Returns with interrupts on.
  */
 void wait_for_interrupt(bool (*pending)(void *ctx), void *ctx);
-/* Time spent halted since boot (TSC ticks): busy time = elapsed - idle. */
+/* Reads idle_poll_us; after tsc_init(). */
+void event_init(void);
+/* Time spent idle (halted or idle polling) since boot (TSC ticks): busy time = elapsed - idle. */
 uint64_t event_idle_ticks(void);
 
 /* ---- exit.c ---- */

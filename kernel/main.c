@@ -82,6 +82,7 @@ void kmain(uint32_t magic, uint64_t info)
 	apic_init();
 	cpu_init();
 	tsc_init();
+	event_init();
 	lapic_timer_calibrate();
 	irq_enable();
 

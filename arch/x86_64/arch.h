@@ -132,6 +132,8 @@ int irq_alloc_vector(void);
 void irq_free_vector(int vector);
 /* Count of interrupts taken per vector since boot. */
 uint64_t irq_count(int vector);
+/* Interrupts dispatched so far (all vectors above the exceptions). */
+extern volatile uint64_t irq_events;
 
 /* ---- apic.c ---- */
 void apic_init(void);

@@ -179,6 +179,8 @@ void irq_free_vector(int vector)
 	vector_reserved[vector] = false;
 }
 
+volatile uint64_t irq_events;
+
 uint64_t irq_count(int vector)
 {
 	return (vector >= 0 && vector < 256) ? irq_table[vector].count : 0;
@@ -232,6 +234,7 @@ void isr_dispatch(struct int_frame *f)
 		quill_exit(QUILL_EXIT_CRASH);
 	}
 	irq_table[v].count++;
+	irq_events++;
 	if (v == SPURIOUS_VECTOR)
 		return; /* no EOI for the LAPIC spurious vector (SDM 3A, 11.9) */
 	irq_nesting++;

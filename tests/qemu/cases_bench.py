@@ -159,6 +159,29 @@ def check_insns(ctx):
     return True, ""
 
 
+# Interrupt mode with the idle loop's polling off, at its default and at its longest.
+IDLE_POLL_RUNS = ["randwrite:4k:qd1:irq:300ms", "randwrite:4k:qd8:irq:300ms"]
+
+
+def check_idle_poll(ctx):
+    """Idle polling only changes how the CPU waits: completions still come by interrupt
+    (one per request at QD1, at least one per batch at depth), and every run is sane."""
+    recs = {r.get("name"): r for r in benchlib.parse_output(ctx.output)}
+    for spec in IDLE_POLL_RUNS:
+        rec = recs.get(spec)
+        if rec is None:
+            return False, "no BENCH line for %s" % spec
+        probs = benchlib.check_bench(rec, benchlib.spec_expectations(spec))
+        if probs:
+            return False, "%s: %s" % (spec, "; ".join(probs))
+        irqs, batch = float(rec["irqs_per_io"]), float(rec["avg_batch"])
+        low = 0.95 if rec["qd"] == "1" else 0.9 / max(batch, 1.0)
+        if irqs < low:
+            return False, "%s: %.3f interrupts per I/O (avg_batch %.1f): not interrupt-driven" % (
+                spec, irqs, batch)
+    return True, ""
+
+
 CASES = [
     dict(name="bench-tiny", cmdline="bench=" + ",".join(TINY), disks=[{"size": "64M"}],
          expect=[r"^BENCH name=randwrite:4k:qd4:300ms target=raw dev=vda op=randwrite bs=4096 qd=4 mode=irq ",
@@ -167,10 +190,17 @@ CASES = [
     dict(name="bench-no-device", cmdline="bench=randwrite:4k:qd1:100ms", expect_exit=1,
          expect=[r"^BENCH name=randwrite:4k:qd1:100ms FAIL no device vda$", r"^quill: exit 1$"],
          check=check_selftest),
-    dict(name="bench-insn-count", cmdline="bench=" + ",".join(INSN_RUNS),
+    dict(name="bench-insn-count", cmdline="idle_poll_us=0 bench=" + ",".join(INSN_RUNS),
          qemu=["-blockdev", "driver=null-co,node-name=d0,size=%d" % (1 << 30),
                "-device", "virtio-blk-pci,id=vblk0,drive=d0",
                "-plugin", PluginArg(), "-d", "plugin", "-D", "{tmp}/insn.log"],
          expect=[r"^BENCH name=randwrite:4k:qd1:irq:500ios target=raw ", r"^quill: exit 0$"],
          check=check_insns, timeout=60),
+    *[dict(name="bench-idle-poll-%s" % v, cmdline="idle_poll_us=%s bench=%s" % (v, ",".join(IDLE_POLL_RUNS)),
+           disks=[{"size": "64M"}], expect=[r"^quill: exit 0$"], check=check_idle_poll, timeout=60)
+      for v in ("0", "200", "100000")],
+    dict(name="cmdline-idle-poll-too-long", cmdline="idle_poll_us=100001", expect_exit=2,
+         expect=[r"cmdline: bad value '100001' for key 'idle_poll_us'", r"^quill: exit 2$"]),
+    dict(name="cmdline-idle-poll-not-number", cmdline="idle_poll_us=soon", expect_exit=2,
+         expect=[r"cmdline: bad value 'soon' for key 'idle_poll_us'", r"^quill: exit 2$"]),
 ]

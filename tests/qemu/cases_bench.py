@@ -97,6 +97,20 @@ def check_selftest(ctx):
                        capture_output=True, text=True, timeout=120)
     if r.returncode != 0:
         return False, "quill-bench --selftest: %s" % " | ".join(r.stdout.strip().splitlines()[-5:])
+    # --idle-poll is a matrix dimension on the kernel's side: each value reaches the
+    # command line of its own boots (200, the kernel's default, adds nothing).
+    r = subprocess.run([os.path.join(ctx.root, "tools", "quill-bench"), "--plan", "--repeat", "1",
+                        "--backends", "null-co", "--iothread", "off", "--event-idx", "on", "--idle-poll", "0,200",
+                        "--qd", "1", "--bs", "4k", "--ops", "randwrite", "--modes", "irq", "--packed", "off",
+                        "--num-queues", "1", "--fs-backends", "", "--insn-backends", ""],
+                       capture_output=True, text=True, timeout=60)
+    boots = [l for l in r.stdout.splitlines() if l.startswith("rep ")]
+    if r.returncode != 0 or len(boots) != 2 or "idle_poll_us=0'" not in boots[0] or "idle_poll_us" in boots[1]:
+        return False, "quill-bench --plan --idle-poll 0,200: %r" % (boots or r.stderr.strip()[-300:])
+    r = subprocess.run([os.path.join(ctx.root, "tools", "quill-bench"), "--plan", "--idle-poll", "100001"],
+                       capture_output=True, text=True, timeout=60)
+    if r.returncode == 0 or "--idle-poll" not in r.stderr:
+        return False, "quill-bench accepted --idle-poll 100001"
     return True, ""
 
 

@@ -447,6 +447,25 @@ static void fake_run(void)
 	}
 }
 
+/*
+ * With t_irq_after_rdtsc, every clock read made with interrupts enabled is
+ * followed at once by the device's turn and its interrupt, one tick later:
+ * whatever the handler stamps is newer than the value the reader holds.
+ */
+static bool t_irq_after_rdtsc, t_in_rdtsc_irq;
+
+uint64_t simdev_rdtsc(void)
+{
+	uint64_t t = simdev_tsc;
+	if (t_irq_after_rdtsc && !simdev_irqs_masked && !t_in_rdtsc_irq) {
+		t_in_rdtsc_irq = true;
+		simdev_tsc++;
+		fake_run();
+		t_in_rdtsc_irq = false;
+	}
+	return t;
+}
+
 void wait_for_interrupt(bool (*pending)(void *ctx), void *ctx);
 void wait_for_interrupt(bool (*pending)(void *ctx), void *ctx)
 {
@@ -774,6 +793,83 @@ static int t_watchdog_starved(void)
 	return 0;
 }
 
+/* Keeps a request going: done() puts it back on the ring, as the benchmark loop does. */
+static struct blk_dev *race_bd;
+static unsigned race_left;
+static int race_err;
+
+static void race_done(struct blk_req *r)
+{
+	if (r->status) {
+		race_err = r->status;
+		return;
+	}
+	if (!race_left)
+		return;
+	race_left--;
+	blk_req_init(r, BLK_OP_WRITE, r->sector, r->buf, r->len, race_done, NULL);
+	int err = blk_submit(race_bd, r);
+	if (err)
+		race_err = err;
+}
+
+/*
+ * Interrupts landing between a waiter's clock read and its watchdog look:
+ * the completions they stamp are newer than the waiter's `now`, which must
+ * not read as a device silent for 2^64 ticks. Every wait mode, a device
+ * that answers after a few ticks.
+ */
+static int t_watchdog_race(void)
+{
+	struct blk_dev *bd;
+	HT_CHECK(setup((struct fake_opts){0}, &bd) == 0, "attach");
+	uint8_t *buf = buffer(4096);
+	t_irq_after_rdtsc = true;
+	static const uint8_t modes[] = {BLK_WAIT_IRQ, BLK_WAIT_POLL, BLK_WAIT_HYBRID};
+	int rc = 0, i = 0;
+	/* Which clock read the completion follows depends on the delay: try each. */
+	for (unsigned m = 0; m < 3 && !rc; m++) {
+		bd->wait_mode = modes[m];
+		for (fk.delay_ns = 0; fk.delay_ns < 16 && !rc; fk.delay_ns++)
+			for (i = 0; i < 100 && !rc; i++)
+				rc = blk_write(bd, (uint64_t)(i % 64) * 8, buf, 4096);
+	}
+	fk.delay_ns = 0;
+	HT_CHECK(rc == 0 && !bd->broken, "write %d: %d, broken %d", i, rc, bd->broken);
+	/*
+	 * The per-request look (twice a second): requests that the interrupt
+	 * completes and done() resubmits carry stamps newer than `now` too. The
+	 * clock jumps 600 ms before each wait so that look runs every time.
+	 */
+	static struct blk_req reqs[4];
+	race_bd = bd;
+	race_left = 4000;
+	race_err = 0;
+	for (unsigned k = 0; k < 4; k++) {
+		blk_req_init(&reqs[k], BLK_OP_WRITE, k * 8, buf, 4096, race_done, NULL);
+		HT_CHECK(blk_submit(bd, &reqs[k]) == 0, "submit %u", k);
+	}
+	blk_kick(bd);
+	for (fk.delay_ns = 0; (race_left || bd->inflight) && !race_err && !bd->broken;
+	     fk.delay_ns = (fk.delay_ns + 1) % 16) {
+		bd->wait_mode = modes[race_left % 3];
+		simdev_tsc += 600000000;
+		fk.arrived = simdev_tsc; /* what it holds finishes delay_ns after the jump */
+		rc = bd->ops->wait(bd);
+		if (rc && bd->inflight)
+			break;
+		blk_kick(bd);
+	}
+	fk.delay_ns = 0;
+	t_irq_after_rdtsc = false;
+	HT_CHECK(!race_err && !bd->broken && !race_left && !bd->inflight,
+		 "queue loop: error %d, broken %d, %u left, %u in flight", race_err, bd->broken, race_left,
+		 bd->inflight);
+	HT_CHECK(!fk.err[0], "device: %s", fk.err);
+	free(buf);
+	return 0;
+}
+
 static int t_poll(void)
 {
 	struct blk_dev *bd;
@@ -951,6 +1047,7 @@ ON_PACKED(t_status_errors)
 ON_PACKED(t_bad_status)
 ON_PACKED(t_bad_id)
 ON_PACKED(t_watchdog_starved)
+ON_PACKED(t_watchdog_race)
 ON_PACKED(t_wait_modes)
 ON_PACKED(t_discard_zeroes)
 
@@ -1032,6 +1129,7 @@ static const struct {
 	{"vblk_hostile_used_id", t_bad_id},
 	{"vblk_watchdog", t_watchdog},
 	{"vblk_watchdog_starved", t_watchdog_starved},
+	{"vblk_watchdog_race", t_watchdog_race},
 	{"vblk_poll", t_poll},
 	{"vblk_wait_modes", t_wait_modes},
 	{"vblk_hybrid_adapts", t_hybrid_adapts},
@@ -1047,6 +1145,7 @@ static const struct {
 	{"vblk_packed_hostile_status", t_bad_status_packed},
 	{"vblk_packed_hostile_used_id", t_bad_id_packed},
 	{"vblk_packed_watchdog_starved", t_watchdog_starved_packed},
+	{"vblk_packed_watchdog_race", t_watchdog_race_packed},
 	{"vblk_packed_wait_modes", t_wait_modes_packed},
 	{"vblk_packed_discard_write_zeroes", t_discard_zeroes_packed},
 };

@@ -18,7 +18,9 @@
 extern uint64_t simdev_tsc;      /* ticks; 1 tick = 1 ns */
 extern bool simdev_irqs_masked;  /* what irq_save() would have done */
 
-static inline uint64_t rdtsc(void) { return simdev_tsc; }
+/* The test's clock; it may also play an interrupt that lands just after the read. */
+uint64_t simdev_rdtsc(void);
+static inline uint64_t rdtsc(void) { return simdev_rdtsc(); }
 void simdev_pause(void);        /* the test's: a spinning guest lets the device run */
 static inline void cpu_pause(void) { simdev_pause(); }
 static inline void cpu_spin_relax(void) { simdev_pause(); }

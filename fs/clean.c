@@ -35,6 +35,14 @@ bool qfs_space_ok(struct qfs *fs, uint64_t more)
 	return used + (uint64_t)reserve_segs(fs) * (fs->sb.seg_blocks - 1) <= total;
 }
 
+uint64_t qfs_avail_blocks(struct qfs *fs)
+{
+	uint64_t total = (uint64_t)fs->sb.nsegs * (fs->sb.seg_blocks - 1);
+	uint64_t reserve = (uint64_t)reserve_segs(fs) * (fs->sb.seg_blocks - 1);
+	uint64_t used = fs->live_blocks + fs->ndirty + fs->ndirty_inodes;
+	return used + reserve < total ? total - reserve - used : 0;
+}
+
 uint32_t qfs_dirty_limit(struct qfs *fs)
 {
 	uint32_t lim = (reserve_segs(fs) - 4) * (fs->sb.seg_blocks - 1) / 2;

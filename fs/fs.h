@@ -74,6 +74,12 @@ void qfs_abandon(struct qfs *fs);
 
 struct qfs_statfs {
 	uint64_t block_size, total_blocks, free_blocks, live_blocks;
+	/*
+	 * Blocks file data can still take: the capacity left once the cleaning
+	 * reserve and the per-segment summaries are set aside (what df calls
+	 * available). Full, as df counts it: live / (live + avail).
+	 */
+	uint64_t avail_blocks;
 	uint64_t nsegs, free_segs, seg_blocks;
 	uint64_t user_bytes, dev_bytes; /* write amplification = dev / user */
 	uint64_t cleaned_segs, checkpoints, commits, flushes;

@@ -215,6 +215,8 @@ int qfs_sum_check(struct qfs *fs, const struct qfs_disk_sum *s, uint64_t addr);
 /* Before an operation changes anything: clean and checkpoint until enough segments are free. */
 int qfs_make_room(struct qfs *fs, uint32_t need);
 bool qfs_space_ok(struct qfs *fs, uint64_t more);
+/* Blocks qfs_space_ok() would still grant (statfs avail_blocks). */
+uint64_t qfs_avail_blocks(struct qfs *fs);
 bool qfs_log_room(struct qfs *fs);
 uint32_t qfs_dirty_limit(struct qfs *fs);
 

@@ -457,6 +457,7 @@ int qfs_statfs(struct qfs *fs, struct qfs_statfs *st)
 	st->total_blocks = (uint64_t)fs->sb.nsegs * fs->sb.seg_blocks;
 	st->live_blocks = fs->live_blocks;
 	st->free_blocks = st->total_blocks - fs->live_blocks;
+	st->avail_blocks = qfs_avail_blocks(fs);
 	st->free_segs = fs->free_segs;
 	st->user_bytes = fs->user_bytes;
 	st->dev_bytes = fs->dev_bytes;

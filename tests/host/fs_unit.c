@@ -365,6 +365,11 @@ T(full_fs)
 	uint8_t *buf = malloc(64 << 10);
 	fill_pattern(buf, 64 << 10, 4);
 	char path[32];
+	struct qfs_statfs st;
+	CHECK_OK(qfs_statfs(fs, &st));
+	CHECK(st.avail_blocks > 0 && st.live_blocks + st.avail_blocks < st.total_blocks,
+	      "empty: %llu live + %llu available of %llu", (unsigned long long)st.live_blocks,
+	      (unsigned long long)st.avail_blocks, (unsigned long long)st.total_blocks);
 	int i, err = 0;
 	for (i = 0; i < 1000 && !err; i++) {
 		snprintf(path, sizeof(path), "/f%d", i);
@@ -374,6 +379,11 @@ T(full_fs)
 	int nfull = i - 1;
 	CHECK(nfull > 30, "only %d files of 64 KiB fit", nfull);
 	CHECK_OK(qfs_sync(fs));
+	/* What statfs called available is what the writes got: full as df counts it. */
+	CHECK_OK(qfs_statfs(fs, &st));
+	CHECK(st.avail_blocks < 16 && st.live_blocks * 100 >= 99 * (st.live_blocks + st.avail_blocks),
+	      "after ENOSPC: %llu live, %llu available", (unsigned long long)st.live_blocks,
+	      (unsigned long long)st.avail_blocks);
 	if (remount(reason, rn))
 		return 1;
 	for (int k = 0; k < nfull; k++) {

@@ -2,6 +2,7 @@
 side of `make bench` (tools/quill-bench and tools/benchlib.py), and the guest instruction
 counts under the TCG plugin tools/insncount.so."""
 import os
+import re
 import subprocess
 import sys
 
@@ -196,6 +197,34 @@ def check_idle_poll(ctx):
     return True, ""
 
 
+def check_fill(ctx):
+    """A fill run measures at the level it asked for, as df counts full (live blocks against
+    live + available: quillfs's cleaning reserve left out), with a sane BENCH line, and leaves
+    an image fsck.quillfs finds clean."""
+    recs = benchlib.parse_output(ctx.output)
+    if len(recs) != 1:
+        return False, "%d BENCH lines, want 1" % len(recs)
+    rec = recs[0]
+    want = benchlib.spec_expectations(rec.get("name", ""))
+    probs = benchlib.check_bench(rec, want)
+    if probs:
+        return False, "; ".join(probs)
+    used = benchlib.number(rec, "used_pct")
+    if used is None or not want["fill_pct"] <= used <= want["fill_pct"] + 5:
+        return False, "asked for %d%% full, measured at %s%%" % (want["fill_pct"], rec.get("used_pct"))
+    r = subprocess.run([os.path.join(ctx.build, "tools", "fsck.quillfs"), "-n", ctx.disks[0]],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        return False, "fsck.quillfs -n: status %d: %s" % (r.returncode, (r.stdout + r.stderr).strip()[-300:])
+    # The host's view of the same image: `quillfs df` counts full the same way.
+    r = subprocess.run([os.path.join(ctx.build, "tools", "quillfs"), "df", ctx.disks[0]],
+                       capture_output=True, text=True)
+    m = re.search(r"^available to files: \d+ blocks \((\d+)% full", r.stdout, re.M)
+    if r.returncode != 0 or not m or abs(int(m.group(1)) - used) > 1:
+        return False, "quillfs df: status %d, %r; the guest measured %d%%" % (r.returncode, r.stdout[-300:], used)
+    return True, ""
+
+
 CASES = [
     dict(name="bench-tiny", cmdline="bench=" + ",".join(TINY), disks=[{"size": "64M"}],
          expect=[r"^BENCH name=randwrite:4k:qd4:300ms target=raw dev=vda op=randwrite bs=4096 qd=4 mode=irq ",
@@ -217,4 +246,8 @@ CASES = [
          expect=[r"cmdline: bad value '100001' for key 'idle_poll_us'", r"^quill: exit 2$"]),
     dict(name="cmdline-idle-poll-not-number", cmdline="idle_poll_us=soon", expect_exit=2,
          expect=[r"cmdline: bad value 'soon' for key 'idle_poll_us'", r"^quill: exit 2$"]),
+    *[dict(name="bench-fs-fill-%d" % pct, cmdline="bench=fs:fill:fill=%d:300ms" % pct,
+           disks=[{"size": "64M"}], expect=[r"^quill: exit 0$"], reject=[r"takes no more"],
+           check=check_fill, timeout=60)
+      for pct in (50, 95)],
 ]

@@ -191,8 +191,15 @@ static int fs_fill(struct fs_run *r)
 		return err;
 	uint64_t want_used = (st.live_blocks + st.avail_blocks) * r->s->fill_pct / 100;
 	uint64_t used = st.live_blocks;
-	uint64_t workload = (uint64_t)r->s->files * BENCH_FILE_BYTES / st.block_size;
+	/* The workload's files still to be written: an earlier run may have left them whole. */
+	uint64_t per_file = BENCH_FILE_BYTES / st.block_size, workload = 0;
 	char name[64];
+	for (uint32_t i = 0; i < r->s->files; i++) {
+		struct qfs_stat fst;
+		file_name(name, sizeof(name), "f", i);
+		uint64_t held = qfs_stat(r->fs, name, &fst) == 0 ? fst.blocks : 0;
+		workload += held < per_file ? per_file - held : 0;
+	}
 	for (uint64_t i = 0; used + workload < want_used; i++) {
 		file_name(name, sizeof(name), "ballast", i);
 		struct qfs_file *f = NULL;

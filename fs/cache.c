@@ -194,6 +194,28 @@ int qfs_buf_get(struct qfs *fs, struct qfs_inode *ip, uint32_t key, uint32_t add
 	return 0;
 }
 
+void qfs_dirty_list_add(struct qfs_inode **head, struct qfs_inode *ip)
+{
+	if (ip->dpprev)
+		return;
+	ip->dnext = *head;
+	if (*head)
+		(*head)->dpprev = &ip->dnext;
+	ip->dpprev = head;
+	*head = ip;
+}
+
+void qfs_dirty_list_remove(struct qfs_inode *ip)
+{
+	if (!ip->dpprev)
+		return;
+	*ip->dpprev = ip->dnext;
+	if (ip->dnext)
+		ip->dnext->dpprev = ip->dpprev;
+	ip->dnext = NULL;
+	ip->dpprev = NULL;
+}
+
 void qfs_buf_dirty(struct qfs *fs, struct qfs_buf *b)
 {
 	if (b->dirty)
@@ -201,6 +223,7 @@ void qfs_buf_dirty(struct qfs *fs, struct qfs_buf *b)
 	b->dirty = true;
 	fs->ndirty++;
 	b->ip->ndirty++;
+	qfs_dirty_list_add(&fs->dirty_list, b->ip);
 }
 
 void qfs_buf_clean(struct qfs *fs, struct qfs_buf *b)
@@ -292,6 +315,7 @@ void qfs_inode_forget(struct qfs *fs, struct qfs_inode *ip)
 	while (*pp != ip)
 		pp = &(*pp)->hnext;
 	*pp = ip->hnext;
+	qfs_dirty_list_remove(ip);
 	if (ip->dirty)
 		fs->ndirty_inodes--;
 	fs->ninodes_cached--;
@@ -357,6 +381,7 @@ void qfs_inode_dirty(struct qfs *fs, struct qfs_inode *ip)
 		return;
 	ip->dirty = true;
 	fs->ndirty_inodes++;
+	qfs_dirty_list_add(&fs->dirty_list, ip);
 }
 
 int qfs_ialloc(struct qfs *fs, uint32_t mode, struct qfs_inode **out)

@@ -54,6 +54,13 @@ struct qfs_inode {
 	uint32_t ndirty; /* dirty buffers */
 	struct qfs_buf *bufs;
 	struct qfs_disk_inode *d;
+	/*
+	 * On fs->dirty_list (or a commit's list of those it left dirty) from
+	 * when it gets something to write until a commit finds it clean, so a
+	 * commit visits these, not every cached inode. dpprev: NULL when off.
+	 */
+	struct qfs_inode *dnext, **dpprev;
+	uint32_t dpass;  /* the qfs_write_dirty() pass that last wrote it */
 };
 
 struct qfs_pseg {
@@ -97,6 +104,8 @@ struct qfs {
 	/* caches */
 	struct qfs_inode *ihash[QFS_IHASH];
 	uint32_t ninodes_cached;
+	struct qfs_inode *dirty_list, *dirty_kept; /* see struct qfs_inode dnext */
+	uint32_t dirty_pass;
 	struct qfs_buf **bhash;
 	uint32_t nbhash;
 	struct qfs_buf lru;        /* sentinel */
@@ -162,6 +171,9 @@ int qfs_inode_read_disk(struct qfs *fs, uint32_t ino, uint32_t addr, struct qfs_
 int qfs_iget(struct qfs *fs, uint32_t ino, struct qfs_inode **out);
 void qfs_iput(struct qfs *fs, struct qfs_inode *ip);
 void qfs_inode_dirty(struct qfs *fs, struct qfs_inode *ip);
+/* The dirty-inode list (struct qfs_inode dnext): add to *head once; remove if on one. */
+void qfs_dirty_list_add(struct qfs_inode **head, struct qfs_inode *ip);
+void qfs_dirty_list_remove(struct qfs_inode *ip);
 void qfs_inode_trim(struct qfs *fs);
 int qfs_ialloc(struct qfs *fs, uint32_t mode, struct qfs_inode **out);
 void qfs_inode_forget(struct qfs *fs, struct qfs_inode *ip);

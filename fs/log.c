@@ -303,27 +303,53 @@ static int write_bufs(struct qfs *fs, struct qfs_inode *ip, uint32_t lo, uint32_
 	return err;
 }
 
+/* Write what ip holds dirty; *gone when writing its inode forgot it (a deleted, closed file). */
+static int write_one(struct qfs *fs, struct qfs_inode *ip, bool data_only, bool *gone)
+{
+	int err = 0;
+	*gone = false;
+	if (ip->ndirty)
+		err = write_bufs(fs, ip, 0, QFS_KEY_DCHILD0 - 1);
+	/* Children before parents: each write dirties its parent. */
+	if (!err && !data_only && ip->ndirty)
+		err = write_bufs(fs, ip, QFS_KEY_DCHILD0, QFS_KEY_DIND - 1);
+	if (!err && !data_only && ip->ndirty)
+		err = write_bufs(fs, ip, QFS_KEY_DIND, QFS_KEY_IND);
+	if (!err && !data_only && ip->dirty) {
+		bool forgets = ip->tomb && ip->refs == 0; /* what write_inode() does once written */
+		err = write_inode(fs, ip);
+		*gone = forgets && !err;
+	}
+	return err;
+}
+
+/*
+ * Each inode on the dirty list once per pass, taken off the list's head
+ * (writing one may forget it or dirty others, so no pointer into the list
+ * is held across a write). Those still dirty afterwards (data_only, or
+ * dirtied again in this pass) go back on the list.
+ */
 int qfs_write_dirty(struct qfs *fs, bool data_only)
 {
 	fs->mixed = !data_only && fs->ndirty <= QFS_MIX_BLOCKS;
-	for (uint32_t h = 0; h < QFS_IHASH; h++) {
-		for (struct qfs_inode *ip = fs->ihash[h], *next; ip; ip = next) {
-			next = ip->hnext;
-			int err = 0;
-			if (ip->ndirty)
-				err = write_bufs(fs, ip, 0, QFS_KEY_DCHILD0 - 1);
-			/* Children before parents: each write dirties its parent. */
-			if (!err && !data_only && ip->ndirty)
-				err = write_bufs(fs, ip, QFS_KEY_DCHILD0, QFS_KEY_DIND - 1);
-			if (!err && !data_only && ip->ndirty)
-				err = write_bufs(fs, ip, QFS_KEY_DIND, QFS_KEY_IND);
-			if (!err && !data_only && ip->dirty)
-				err = write_inode(fs, ip);
-			if (err)
-				return err;
+	uint32_t pass = ++fs->dirty_pass;
+	int err = 0;
+	struct qfs_inode *ip;
+	while (!err && (ip = fs->dirty_list)) {
+		qfs_dirty_list_remove(ip);
+		bool gone = false;
+		if (ip->dpass != pass) {
+			ip->dpass = pass;
+			err = write_one(fs, ip, data_only, &gone);
 		}
+		if (!gone && (err || ip->ndirty || ip->dirty))
+			qfs_dirty_list_add(&fs->dirty_kept, ip);
 	}
-	return 0;
+	while ((ip = fs->dirty_kept)) {
+		qfs_dirty_list_remove(ip);
+		qfs_dirty_list_add(&fs->dirty_list, ip);
+	}
+	return err;
 }
 
 int qfs_commit(struct qfs *fs, bool flush)

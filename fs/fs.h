@@ -85,6 +85,12 @@ struct qfs_statfs {
 	uint64_t cleaned_segs, checkpoints, commits, flushes;
 };
 int qfs_statfs(struct qfs *fs, struct qfs_statfs *st);
+/* Percent full as df counts it, rounded up: live / (live + avail); 100 with no capacity. */
+static inline uint32_t qfs_full_pct(const struct qfs_statfs *st)
+{
+	uint64_t cap = st->live_blocks + st->avail_blocks;
+	return cap ? (uint32_t)((st->live_blocks * 100 + cap - 1) / cap) : 100;
+}
 
 struct qfs_stat {
 	uint32_t ino, mode, nlink;  /* mode: QFS_MODE_FILE or QFS_MODE_DIR */

@@ -64,7 +64,13 @@ static bool fs_more(const struct fs_run *r, uint64_t deadline)
 	return r->s->ios ? r->ios < r->s->ios : rdtsc() < deadline;
 }
 
-/* Overwrite workload over `files` files of BENCH_FILE_BYTES each. */
+/* Each smallfiles file: BENCH_FILE_BYTES, or one block of the run's size when that is larger. */
+static uint32_t fs_blocks_per_file(const struct bench_spec *s)
+{
+	return BENCH_FILE_BYTES / s->bs ? BENCH_FILE_BYTES / s->bs : 1;
+}
+
+/* Overwrite workload over `files` files of fs_blocks_per_file() blocks of bs each. */
 static void fs_smallfiles(struct fs_run *r, uint64_t deadline)
 {
 	const struct bench_spec *s = r->s;
@@ -74,21 +80,27 @@ static void fs_smallfiles(struct fs_run *r, uint64_t deadline)
 		return;
 	}
 	char name[64];
-	uint32_t blocks_per_file = BENCH_FILE_BYTES / s->bs ? BENCH_FILE_BYTES / s->bs : 1;
+	uint32_t blocks_per_file = fs_blocks_per_file(s);
 	for (uint32_t i = 0; i < s->files && !r->err; i++) {
 		file_name(name, sizeof(name), "f", i);
 		r->err = qfs_open(r->fs, name, QFS_O_CREAT, &fh[i]);
 	}
 	/*
-	 * On a filled file system the files are written whole first, so the
-	 * run overwrites at the level fs_fill() set instead of filling further.
+	 * On a filled file system the files are written whole first (those an
+	 * earlier run left whole are kept), so the run overwrites at the level
+	 * fs_fill() set instead of filling further.
 	 */
-	for (uint32_t i = 0; i < s->files && !r->err && s->op == BENCH_FS_FILL; i++)
+	uint64_t whole = (uint64_t)blocks_per_file * s->bs / QFS_BLOCK_SIZE;
+	for (uint32_t i = 0; i < s->files && !r->err && s->op == BENCH_FS_FILL; i++) {
+		struct qfs_stat st;
+		if (qfs_fstat(fh[i], &st) == 0 && st.blocks >= whole)
+			continue;
 		for (uint32_t b = 0; b < blocks_per_file && !r->err; b++) {
 			int64_t n = qfs_write(fh[i], (uint64_t)b * s->bs, r->buf, s->bs);
 			if (n != (int64_t)s->bs)
 				r->err = n < 0 ? (int)n : -EIO;
 		}
+	}
 	if (!r->err)
 		r->err = qfs_sync(r->fs); /* the files exist before the clock starts */
 	uint64_t since_fsync = 0;
@@ -166,67 +178,66 @@ static void fs_create(struct fs_run *r, uint64_t deadline)
 }
 
 /*
- * How full, as df counts it: live blocks against the capacity files can
- * have (live + available), which leaves out quillfs's cleaning reserve and
- * segment summaries, as df leaves out ext4's reserved blocks.
- */
-static uint64_t fs_full_pct(const struct qfs_statfs *st)
-{
-	uint64_t cap = st->live_blocks + st->avail_blocks;
-	return cap ? st->live_blocks * 100 / cap : 100;
-}
-
-/*
- * Fill to fill_pct% full (fs_full_pct) with 1 MiB ballast files (untimed),
- * leaving room for the workload's own files (written whole before the clock
- * starts, fs_smallfiles()). Should the file system still
- * answer ENOSPC first, the fill stops there, says so, and the BENCH line's
- * used_pct tells the level actually measured.
+ * Fill to fill_pct% full as df counts it (qfs_full_pct(): live blocks
+ * against live + available, the cleaning reserve and segment summaries left
+ * out, as df leaves out ext4's reserved blocks), untimed, with ballast files
+ * of up to 1 MiB, the last one cut to what is missing. Room is left for the
+ * workload's files, which fs_smallfiles() writes whole before the clock
+ * starts. Ballast and workload files an earlier run left are kept, so a
+ * sweep in one boot only adds. Should the file system answer ENOSPC first,
+ * the fill stops there, says so, and the BENCH line's used_pct tells the
+ * level actually measured.
  */
 static int fs_fill(struct fs_run *r)
 {
+	const struct bench_spec *s = r->s;
 	struct qfs_statfs st;
-	int err = qfs_statfs(r->fs, &st);
-	if (err)
+	int err = qfs_sync(r->fs);
+	if (err || (err = qfs_statfs(r->fs, &st)))
 		return err;
-	uint64_t want_used = (st.live_blocks + st.avail_blocks) * r->s->fill_pct / 100;
-	uint64_t used = st.live_blocks;
-	/* The workload's files still to be written: an earlier run may have left them whole. */
-	uint64_t per_file = BENCH_FILE_BYTES / st.block_size, workload = 0;
+	/* Nothing dirty now: what is used, dirty or not, is always cap - available. */
+	uint64_t cap = st.live_blocks + st.avail_blocks;
+	uint64_t want_used = cap * s->fill_pct / 100;
+	uint64_t whole = (uint64_t)fs_blocks_per_file(s) * s->bs / st.block_size, workload = 0;
 	char name[64];
-	for (uint32_t i = 0; i < r->s->files; i++) {
+	for (uint32_t i = 0; i < s->files; i++) {
 		struct qfs_stat fst;
 		file_name(name, sizeof(name), "f", i);
 		uint64_t held = qfs_stat(r->fs, name, &fst) == 0 ? fst.blocks : 0;
-		workload += held < per_file ? per_file - held : 0;
+		workload += held < whole ? whole - held : 0;
 	}
-	for (uint64_t i = 0; used + workload < want_used; i++) {
+	for (uint64_t i = 0, made = 0;; i++) {
+		uint64_t used = cap > st.avail_blocks ? cap - st.avail_blocks : 0;
+		if (used + workload >= want_used)
+			break;
+		struct qfs_stat fst;
 		file_name(name, sizeof(name), "ballast", i);
+		if (qfs_stat(r->fs, name, &fst) == 0)
+			continue; /* an earlier run's: already counted in used */
+		uint64_t bytes = MIN((want_used - used - workload) * st.block_size, (uint64_t)1 << 20);
+		bytes = ALIGN_UP(bytes, (uint64_t)s->bs);
 		struct qfs_file *f = NULL;
 		err = qfs_open(r->fs, name, QFS_O_CREAT | QFS_O_TRUNC, &f);
-		for (uint64_t off = 0; !err && off < (1u << 20); off += r->s->bs) {
-			int64_t n = qfs_write(f, off, r->buf, r->s->bs);
+		for (uint64_t off = 0; !err && off < bytes; off += s->bs) {
+			int64_t n = qfs_write(f, off, r->buf, s->bs);
 			if (n < 0)
 				err = (int)n;
 		}
 		if (f)
 			qfs_close(f);
-		if (!err && i % 16 == 15)
+		if (!err && ++made % 16 == 0)
 			err = qfs_sync(r->fs);
 		if (err == -ENOSPC) {
 			/* Give the partial file back, so the workload has its room. */
 			qfs_unlink(r->fs, name);
 			err = qfs_sync(r->fs);
 			if (!err && !(err = qfs_statfs(r->fs, &st)))
-				printf("bench %s: quillfs takes no more at %llu%% full; measuring there\n", r->s->name,
-				       (unsigned long long)fs_full_pct(&st));
+				printf("bench %s: quillfs takes no more at %u%% full; measuring there\n", s->name,
+				       qfs_full_pct(&st));
 			return err;
 		}
-		if (err)
+		if (err || (err = qfs_statfs(r->fs, &st)))
 			return err;
-		if ((err = qfs_statfs(r->fs, &st)))
-			return err;
-		used = st.live_blocks;
 	}
 	return qfs_sync(r->fs);
 }
@@ -286,7 +297,7 @@ int bench_run_fs(const struct bench_spec *s, struct blk_dev *dev)
 		 s->fsync_every, s->files, r.err ? " first_error=" : "", r.err ? blk_strerror(r.err) : "");
 	if (s->op == BENCH_FS_FILL) {
 		size_t len = strlen(extra);
-		uint64_t used_pct = fs_full_pct(&st1);
+		uint64_t used_pct = qfs_full_pct(&st1);
 		snprintf(extra + len, sizeof(extra) - len, " fill_pct=%u used_pct=%llu cleaned_segs=%llu", s->fill_pct,
 			 (unsigned long long)used_pct, (unsigned long long)(st1.cleaned_segs - st0.cleaned_segs));
 	}

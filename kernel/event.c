@@ -41,13 +41,13 @@ void event_init(void)
 /* With interrupts masked on entry and exit: true if an interrupt came within the poll window. */
 static bool idle_poll(void)
 {
-	uint64_t seen = irq_events, start = rdtsc();
+	uint64_t seen = irq_events_taken(), start = rdtsc();
 	irq_enable();
-	while (irq_events == seen && rdtsc() - start < idle_poll_ticks)
+	while (irq_events_taken() == seen && rdtsc() - start < idle_poll_ticks)
 		cpu_spin_relax();
 	irq_disable();
 	/* One that came between the last look and the cli counts too: don't halt past it. */
-	return irq_events != seen;
+	return irq_events_taken() != seen;
 }
 
 void wait_for_interrupt(bool (*pending)(void *ctx), void *ctx)

@@ -147,7 +147,6 @@ int main(int argc, char **argv)
 	} else if (!strcmp(cmd, "df")) {
 		struct qfs_statfs st;
 		qfs_statfs(fs, &st);
-		uint64_t cap = st.live_blocks + st.avail_blocks;
 		printf("block size: %llu\nblocks: %llu total, %llu live, %llu free\n"
 		       "available to files: %llu blocks (%llu%% full: live / (live + available))\n"
 		       "segments: %llu of %llu KiB, %llu free\n"
@@ -155,7 +154,7 @@ int main(int argc, char **argv)
 		       (unsigned long long)st.block_size, (unsigned long long)st.total_blocks,
 		       (unsigned long long)st.live_blocks, (unsigned long long)st.free_blocks,
 		       (unsigned long long)st.avail_blocks,
-		       (unsigned long long)(cap ? (st.live_blocks * 100 + cap - 1) / cap : 0),
+		       (unsigned long long)qfs_full_pct(&st),
 		       (unsigned long long)st.nsegs, (unsigned long long)(st.seg_blocks * st.block_size >> 10),
 		       (unsigned long long)st.free_segs, (unsigned long long)st.user_bytes,
 		       (unsigned long long)st.dev_bytes);

@@ -132,8 +132,13 @@ int irq_alloc_vector(void);
 void irq_free_vector(int vector);
 /* Count of interrupts taken per vector since boot. */
 uint64_t irq_count(int vector);
-/* Interrupts dispatched so far (all vectors above the exceptions). */
-extern volatile uint64_t irq_events;
+/*
+ * Interrupts dispatched so far (all vectors above the exceptions): a spin
+ * with interrupts enabled watches it for the next one, so it is read with
+ * an atomic load, never cached in a register across the loop.
+ */
+extern uint64_t irq_events;
+static inline uint64_t irq_events_taken(void) { return __atomic_load_n(&irq_events, __ATOMIC_RELAXED); }
 
 /* ---- apic.c ---- */
 void apic_init(void);

@@ -179,7 +179,7 @@ void irq_free_vector(int vector)
 	vector_reserved[vector] = false;
 }
 
-volatile uint64_t irq_events;
+uint64_t irq_events;
 
 uint64_t irq_count(int vector)
 {
@@ -234,7 +234,7 @@ void isr_dispatch(struct int_frame *f)
 		quill_exit(QUILL_EXIT_CRASH);
 	}
 	irq_table[v].count++;
-	irq_events++;
+	__atomic_store_n(&irq_events, irq_events + 1, __ATOMIC_RELAXED); /* one CPU: no read-modify-write race */
 	if (v == SPURIOUS_VECTOR)
 		return; /* no EOI for the LAPIC spurious vector (SDM 3A, 11.9) */
 	irq_nesting++;

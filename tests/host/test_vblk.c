@@ -505,6 +505,7 @@ static int setup(struct fake_opts o, struct blk_dev **bd)
 {
 	free(fk.disk);
 	memset(&fk, 0, sizeof(fk));
+	t_irq_after_rdtsc = false; /* a failed race test must not leak its interrupts into the next */
 	fk.vd.ops = &fake_ops;
 	fk.vd.transport = &fk;
 	strcpy(fk.vd.where, "fake");

@@ -153,6 +153,12 @@ static int bench_run_raw(const struct bench_spec *s, struct blk_dev *dev)
 		       dev->name, (unsigned long long)cap_bytes);
 		return -EINVAL;
 	}
+	if (dev->max_queued && s->qd > dev->max_queued) {
+		/* The rest would wait in the driver: the device would never see qd at once. */
+		printf("bench %s: qd %u is more than %s's rings hold at once (%u requests)\n", s->name, s->qd,
+		       dev->name, dev->max_queued);
+		return -EINVAL;
+	}
 	if (bench_op_writes(s->op) && (dev->flags & BLK_F_RO)) {
 		printf("bench %s: %s is read-only\n", s->name, dev->name);
 		return -EROFS;

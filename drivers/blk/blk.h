@@ -123,6 +123,7 @@ struct blk_dev {
 	uint32_t pbs;          /* physical block size, bytes */
 	uint32_t flags;        /* BLK_F_* */
 	uint32_t max_req_bytes; /* largest read/write the device takes in one request */
+	uint32_t max_queued;   /* one-buffer reads/writes its rings hold at once (0: no limit); more wait in the driver */
 	uint32_t inflight;     /* submitted, not completed */
 	bool broken;
 	const struct blk_dev_ops *ops;

@@ -880,6 +880,8 @@ int vblk_attach(struct virtio_dev *vd, const char *name, struct blk_dev **out)
 	if (virtio_has(vd, VIRTIO_BLK_F_WRITE_ZEROES))
 		vb->bd.flags |= BLK_F_WRITE_ZEROES;
 	vb->bd.max_req_bytes = vb->max_part;
+	/* Header, data and status: one slot as an indirect table, else three descriptors. */
+	vb->bd.max_queued = vb->nq * (ind_max >= 3 ? qsize : qsize / 3u);
 	vb->bd.ops = &vblk_ops;
 	vb->bd.priv = vb;
 	virtio_driver_ok(vd);

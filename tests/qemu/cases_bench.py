@@ -250,4 +250,19 @@ CASES = [
            disks=[{"size": "64M"}], expect=[r"^quill: exit 0$"], reject=[r"takes no more"],
            check=check_fill, timeout=60)
       for pct in (50, 95)],
+    # Queue depth is bounded by what the rings hold at once: a 64-entry ring holds 64
+    # requests as indirect tables, 21 as three descriptors each; one more is refused.
+    dict(name="bench-qd-ring-limit", cmdline="bench=randwrite:4k:qd64:100ms,randwrite:4k:qd65:100ms",
+         raw_disks=True, disks=[{"size": "64M"}], expect_exit=1,
+         qemu=["-drive", "if=none,id=d0,format=raw,file={disk0}", "-device", "virtio-blk-pci,drive=d0,queue-size=64"],
+         expect=[r"^BENCH name=randwrite:4k:qd64:100ms target=raw .* qd=64 .* errors=0",
+                 r"^bench randwrite:4k:qd65:100ms: qd 65 is more than vda's rings hold at once \(64 requests\)$",
+                 r"^quill: exit 1$"]),
+    dict(name="bench-qd-ring-limit-direct", cmdline="bench=randwrite:4k:qd21:100ms,randwrite:4k:qd22:100ms",
+         raw_disks=True, disks=[{"size": "64M"}], expect_exit=1,
+         qemu=["-drive", "if=none,id=d0,format=raw,file={disk0}",
+               "-device", "virtio-blk-pci,drive=d0,queue-size=64,indirect_desc=off"],
+         expect=[r"^BENCH name=randwrite:4k:qd21:100ms target=raw .* qd=21 .* errors=0",
+                 r"^bench randwrite:4k:qd22:100ms: qd 22 is more than vda's rings hold at once \(21 requests\)$",
+                 r"^quill: exit 1$"]),
 ]

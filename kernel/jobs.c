@@ -19,10 +19,12 @@
 /*
  * Interrupts (the default mode) and hybrid side by side: under TCG taking a
  * completion interrupt costs QEMU a round of its global lock (README,
- * Performance), and hybrid is the guest's answer to that.
+ * Performance), and hybrid is the guest's answer to that. The deep runs
+ * are QD32, or as deep as a device with smaller rings allows.
  */
 #define DEFAULT_RAW_BENCH \
-	"raw:randwrite:4k:qd1:2s,raw:randwrite:4k:qd32:2s,raw:randwrite:4k:qd1:2s:hybrid,raw:randwrite:4k:qd32:2s:hybrid"
+	"raw:randwrite:4k:qd1:2s,raw:randwrite:4k:qd%u:2s,raw:randwrite:4k:qd1:2s:hybrid,raw:randwrite:4k:qd%u:2s:hybrid"
+#define DEFAULT_DEEP_QD 32u
 #define DEFAULT_FS_BENCH "fs:smallfiles:4k:fsync=1:2s"
 
 static int default_job(void)
@@ -34,9 +36,14 @@ static int default_job(void)
 	}
 	printf("jobs: default job on %s: raw benchmarks, test=write, file benchmark\n", dev->name);
 	int failed = 0;
-	if (consent_overwrite(dev, "jobs"))
-		failed += bench_run_list(DEFAULT_RAW_BENCH);
-	else
+	if (consent_overwrite(dev, "jobs")) {
+		uint32_t deep = DEFAULT_DEEP_QD;
+		if (dev->max_queued && dev->max_queued < deep)
+			deep = dev->max_queued;
+		char runs[160];
+		snprintf(runs, sizeof(runs), DEFAULT_RAW_BENCH, deep, deep);
+		failed += bench_run_list(runs);
+	} else
 		printf("jobs: raw benchmarks skipped to keep the file system on %s\n", dev->name);
 	failed += ktest_run("write");
 	failed += bench_run_list(DEFAULT_FS_BENCH);

@@ -54,6 +54,13 @@ struct qfs_format_opts {
 int qfs_format(struct blk_dev *dev, const struct qfs_format_opts *opts);
 /* 0 when dev holds a valid quillfs superblock, -EUCLEAN/-EINVAL otherwise. */
 int qfs_probe(struct blk_dev *dev);
+/*
+ * Whether dev looks like it holds a quillfs at all: either superblock copy
+ * carries the magic, valid or not (a newer version, a damaged one, a disk
+ * whose block size this code cannot mount). Also true when the first blocks
+ * cannot be read. What needs consent before it is overwritten.
+ */
+bool qfs_present(struct blk_dev *dev);
 
 struct qfs_mount_opts {
 	bool read_only;        /* no writes at all, recovery in memory only */

@@ -130,6 +130,8 @@ KTEST_DEFINE(fs, "fs", true)
 	if (!dev)
 		KTEST_FAIL("no disk vda");
 	int probe = qfs_probe(dev);
+	if (probe != 0 && qfs_present(dev) && !cmdline_flag("fs.format", false))
+		KTEST_FAIL("vda holds a quillfs this kernel cannot mount: add fs.format=1 to overwrite it");
 	if (probe != 0 || cmdline_flag("fs.format", false)) {
 		printf("fs: formatting %s (%s)\n", dev->name,
 		       probe ? "no quillfs on it" : "fs.format=1");
@@ -232,7 +234,7 @@ KTEST_DEFINE(fs_crash, "fs_crash", true)
 	int err;
 	if (!dev)
 		KTEST_FAIL("no disk vda");
-	if (qfs_probe(dev) == 0 && !cmdline_flag("fs.format", false))
+	if (qfs_present(dev) && !cmdline_flag("fs.format", false))
 		KTEST_FAIL("vda holds a quillfs: add fs.format=1 to overwrite it");
 	uint8_t *buf = kmalloc(64 << 10);
 	if (!buf)

@@ -76,6 +76,27 @@ int qfs_probe(struct blk_dev *dev)
 	return qfs_read_super(dev, &sb);
 }
 
+bool qfs_present(struct blk_dev *dev)
+{
+	uint64_t len = 2 * QFS_BLOCK_SIZE;
+	if (dev->lbs > len)
+		len = dev->lbs; /* a power of two: whole device blocks either way */
+	if (dev->capacity * BLK_SECTOR_SIZE < len)
+		return false; /* too small to have been formatted */
+	uint8_t *buf = qfs_alloc_big(len);
+	if (!buf)
+		return true;
+	bool present = true; /* unreadable: assume the worst */
+	if (blk_read(dev, 0, buf, (uint32_t)len) == 0) {
+		uint32_t m0, m1;
+		__builtin_memcpy(&m0, buf, sizeof(m0));
+		__builtin_memcpy(&m1, buf + QFS_BLOCK_SIZE, sizeof(m1));
+		present = m0 == QFS_MAGIC_SUPER || m1 == QFS_MAGIC_SUPER;
+	}
+	qfs_free_big(buf, len);
+	return present;
+}
+
 /* The in-memory tables every mount (and format) needs, sized by sb. */
 static int alloc_tables(struct qfs *fs, struct blk_dev *dev)
 {

@@ -40,6 +40,13 @@ struct fs_run {
 static int fs_mount_for_bench(struct blk_dev *dev, struct qfs **fs)
 {
 	if (qfs_probe(dev) != 0) {
+		if (!consent_format(dev, "bench", "overwrite"))
+			return -EPERM;
+		if (dev->capacity * BLK_SECTOR_SIZE < QFS_MIN_BYTES) {
+			printf("bench: %s (%llu KiB) is too small for a quillfs (at least %llu MiB)\n", dev->name,
+			       (unsigned long long)(dev->capacity / 2), (unsigned long long)(QFS_MIN_BYTES >> 20));
+			return -ENOSPC;
+		}
 		printf("bench: %s holds no quillfs; making one\n", dev->name);
 		int err = qfs_format(dev, NULL);
 		if (err)

@@ -179,6 +179,12 @@ int ktest_run(const char *list);
 struct blk_dev;
 /* May raw writes overwrite dev? True when it holds no quillfs or overwrite=1 was given; else says why. */
 bool consent_overwrite(struct blk_dev *dev, const char *what);
+/*
+ * May dev, which holds no mountable quillfs, be formatted? True unless it
+ * holds one this kernel cannot mount (newer, damaged) and the command line
+ * lacks key=1; else says why.
+ */
+bool consent_format(struct blk_dev *dev, const char *what, const char *key);
 
 /* ---- main.c ---- */
 extern char kernel_start[], kernel_end[];

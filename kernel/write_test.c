@@ -187,6 +187,11 @@ static int write_test_fs(struct blk_dev *dev, char *reason, size_t reason_len)
 	struct qfs *fs;
 	int err;
 	if (qfs_probe(dev) != 0) {
+		if (!consent_format(dev, "write", "overwrite"))
+			KTEST_FAIL("%s holds a quillfs this kernel cannot mount; add overwrite=1 to replace it", dev->name);
+		if (dev->capacity * BLK_SECTOR_SIZE < QFS_MIN_BYTES)
+			KTEST_FAIL("%s (%llu KiB) is too small for a quillfs (at least %llu MiB)", dev->name,
+				   (unsigned long long)(dev->capacity / 2), (unsigned long long)(QFS_MIN_BYTES >> 20));
 		printf("write: making a quillfs on %s\n", dev->name);
 		if ((err = qfs_format(dev, NULL)))
 			KTEST_FAIL("qfs_format: %d", err);
@@ -201,8 +206,9 @@ static int write_test_fs(struct blk_dev *dev, char *reason, size_t reason_len)
 			KTEST_FAIL("qfs_mkdir(%s): %d", dirs[d], err);
 		}
 	}
+	err = 0; /* the tree an earlier run left is reused: its files are rewritten */
 	uint8_t *buf = kmalloc(PAGE_SIZE);
-	char path[64];
+	char path[64] = "";
 	if (!buf) {
 		qfs_unmount(fs);
 		KTEST_FAIL("out of memory");

@@ -75,8 +75,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "mkfs.quillfs: %s: %s\n", path, strerror(errno));
 		return 1;
 	}
-	int err = qfs_probe(dev);
-	if ((err == 0 || err == -EINVAL) && !force) {
+	int err;
+	if (qfs_present(dev) && !force) {
 		fprintf(stderr, "mkfs.quillfs: %s already holds a quillfs; use -f to overwrite it\n", path);
 		blkdev_file_close(dev);
 		return 1;

@@ -166,6 +166,19 @@ const char *blk_strerror(int err)
 	case -ERANGE: return "beyond end of device";
 	case -ETIMEDOUT: return "timed out";
 	case -ENOMEM: return "out of memory";
+	/* What the file system and the benchmarks above pass on through the same lines. */
+	case -EPERM: return "not allowed without consent";
+	case -ENOENT: return "no such file or directory";
+	case -EEXIST: return "already exists";
+	case -ENOSPC: return "no space left";
+	case -EFBIG: return "file too large";
+	case -ENOTDIR: return "not a directory";
+	case -EISDIR: return "is a directory";
+	case -ENOTEMPTY: return "directory not empty";
+	case -ENAMETOOLONG: return "name too long";
+	case -EUCLEAN: return "file system damaged or not a quillfs";
+	case -EAGAIN: return "try again";
+	case -EBUSY: return "busy";
 	default: return "error";
 	}
 }

@@ -1,7 +1,11 @@
 """QEMU tests of the main job: test=write and the default job of `make run`, checked on the host."""
+import hashlib
 import os
 import re
+import struct
 import subprocess
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 WRITE_LINE = re.compile(r"^write: fs: (\S+) size=(\d+) fnv1a=([0-9a-f]{16}) verified$", re.M)
 
@@ -31,6 +35,48 @@ def check_image(ctx):
             return False, "%s on the host: %d bytes, fnv1a %016x; the guest wrote %s bytes, %s" % (
                 path, len(c.stdout), fnv1a(c.stdout), size, digest)
     return True, ""
+
+
+def crc32c(data):
+    c = 0xFFFFFFFF
+    for b in data:
+        c ^= b
+        for _ in range(8):
+            c = (c >> 1) ^ (0x82F63B78 if c & 1 else 0)
+    return c ^ 0xFFFFFFFF
+
+
+def newer_quillfs(path):
+    """A quillfs whose superblocks say version 2 (CRCs made right): one this kernel refuses to
+    mount, and must not overwrite or reformat without consent either."""
+    subprocess.run([os.path.join(ROOT, "build", "tools", "mkfs.quillfs"), path], check=True, capture_output=True)
+    with open(path, "r+b") as f:
+        for block in (0, 1):
+            f.seek(block * 4096)
+            sb = bytearray(f.read(128))
+            struct.pack_into("<I", sb, 8, 2)
+            struct.pack_into("<I", sb, 4, 0)
+            struct.pack_into("<I", sb, 4, crc32c(bytes(sb)))
+            f.seek(block * 4096)
+            f.write(sb)
+    with open(path + ".sha", "w") as f:
+        f.write(file_digest(path))
+
+
+def file_digest(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def check_untouched(ctx):
+    """The disk is byte for byte what it was before the boot."""
+    img = ctx.disks[0]
+    with open(img + ".sha") as f:
+        before = f.read()
+    return (file_digest(img) == before, "the image changed")
 
 
 CASES = [
@@ -68,6 +114,22 @@ CASES = [
                  r"^BENCH name=raw:randwrite:4k:qd5:2s:hybrid .* errors=0", r"^TEST write PASS$",
                  r"^quill: exit 0$"],
          check=check_image),
+    # A second run on the same file system (its /writetest tree exists) passes too.
+    dict(name="write-test-twice", cmdline="test=write,write", disks=[dict(size="64M")],
+         expect=[r"^TEST write PASS$", r"^TEST write PASS$", r"^2 passed, 0 failed$", r"^quill: exit 0$"],
+         check=check_image),
+    # A quillfs this kernel cannot mount (a newer version) is neither overwritten by raw
+    # writes nor reformatted by file runs, the write test or the default job without consent.
+    dict(name="newer-quillfs-kept", cmdline="bench=randwrite:4k:qd1:50ios,fs:smallfiles:4k:50ios test=write",
+         disks=[dict(size="64M", prepare=newer_quillfs)], expect_exit=1,
+         expect=[r"^bench: vda holds a quillfs this kernel cannot mount .* not overwriting it",
+                 r"^bench: vda holds a quillfs this kernel cannot mount .* not formatting it",
+                 r"^TEST write FAIL vda holds a quillfs this kernel cannot mount", r"^quill: exit 1$"],
+         reject=[r"making a quillfs", r"holds no quillfs"], check=check_untouched),
+    dict(name="newer-quillfs-default-job", cmdline=None, timeout=120,
+         disks=[dict(size="64M", prepare=newer_quillfs)], expect_exit=1,
+         expect=[r"raw benchmarks skipped", r"^quill: exit 1$"],
+         reject=[r"^BENCH name=raw:", r"making a quillfs", r"holds no quillfs"], check=check_untouched),
     dict(name="write-test-no-disk", cmdline="test=write", expect_exit=1,
          expect=[r"^TEST write FAIL no disk", r"^quill: exit 1$"]),
 ]

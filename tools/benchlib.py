@@ -231,6 +231,12 @@ def _check_fs(rec, n, want):
 IDLE_POLL_DEFAULT_US = 200
 
 
+def qemu_opt(value):
+    """A value inside a QEMU option list (-drive file=..., -plugin PATH,...): QEMU splits
+    those at commas and reads ",," as one comma."""
+    return str(value).replace(",", ",,")
+
+
 @dataclass
 class Config:
     """One QEMU configuration of the benchmark disk (every field is a CSV column)."""
@@ -286,7 +292,7 @@ class Config:
             args += ["-blockdev", "driver=null-co,node-name=d0,size=%d" % (1 << 30)]
         else:
             args += ["-drive", "if=none,id=d0,format=raw,file=%s,cache=%s,aio=%s"
-                     % (image, self.cache, self.aio)]
+                     % (qemu_opt(image), self.cache, self.aio)]
         dev = "virtio-blk-pci,id=vblk0,drive=d0"
         if self.iothread:
             args += ["-object", "iothread,id=io0"]

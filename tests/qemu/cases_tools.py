@@ -1,6 +1,7 @@
 """QEMU tests of the host tools' own arguments: what tools/quill-bench refuses before it boots
-anything and how it says why a boot failed. Each case's own boot is short; the checks run
-the tools (most of them without booting)."""
+anything and how it says why a boot failed, and the disk paths tools/quill-run and
+tools/quill-make-run (make run DISK=...) take or refuse. Each case's own boot is short; the
+checks run the tools (most of them without booting)."""
 import json
 import os
 import subprocess
@@ -9,6 +10,8 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TOOLS = os.path.join(ROOT, "tools")
 BENCH = os.path.join(TOOLS, "quill-bench")
+RUN = os.path.join(TOOLS, "quill-run")
+MAKE_RUN = os.path.join(TOOLS, "quill-make-run")
 
 # A --plan on the smallest matrix; each bad option is added to it (the last value wins).
 PLAN = [BENCH, "--plan", "--repeat", "1", "--backends", "null-co", "--iothread", "off", "--event-idx", "on",
@@ -92,8 +95,60 @@ def check_bench_args(ctx):
     return True, ""
 
 
+def check_run_disk(ctx):
+    """quill-run: a --disk that does not exist or is a directory is a usage error (2, saying
+    so, before QEMU starts); a path with a comma reaches QEMU escaped and the guest finds
+    the disk; quill-bench's -drive escapes it too."""
+    for d, what in (("/nonexistent/disk.img", "No such file"), (ctx.tmp, "directory")):
+        r = run([RUN, "--timeout", "30", "--disk", d, "--cmdline", "test=lib"], timeout=60)
+        if r.returncode != 2 or what not in r.stderr or "Booting" in r.stdout:
+            return False, "quill-run --disk %s: status %d, %r" % (d, r.returncode, r.stderr.strip()[-200:])
+    with open(RUN) as f:
+        usage = f.read().split('"""')[1]
+    if "2 for a bad argument" not in usage:
+        return False, "quill-run's usage text does not give status 2 for a bad argument"
+    comma = os.path.join(ctx.tmp, "a,b")
+    os.makedirs(comma)
+    disk = os.path.join(comma, "c,d.img")
+    subprocess.run(["truncate", "-s", "64M", disk], check=True)
+    r = run([RUN, "--timeout", "60", "--disk", disk, "--cmdline", "test=lib"], timeout=120)
+    if r.returncode != 0 or "vda: virtio-blk at" not in r.stdout:
+        return False, "quill-run --disk %s: status %d, %r" % (disk, r.returncode, (r.stdout + r.stderr)[-300:])
+    r = run(PLAN + ["--backends", "writeback", "--out", comma], timeout=60)
+    if r.returncode != 0 or "file=%s/a,,b/disk.img," % ctx.tmp not in r.stdout:
+        return False, "quill-bench --plan --out %s: status %d, %r" % (comma, r.returncode, r.stdout[-300:])
+    return True, ""
+
+
+def check_make_run_disk(ctx):
+    """make run DISK=...: a directory or a character device is refused (2, saying why) before
+    booting and without fsck; a boot whose QEMU never started is not followed by fsck; a
+    path with a comma boots with the guest finding the disk."""
+    for d, what in ((ctx.tmp, "is a directory"), ("/dev/null", "neither a regular file nor a block device"),
+                    (os.path.join(ctx.tmp, "none.img"), "No such file")):
+        r = run([MAKE_RUN, d], timeout=60)
+        out = r.stdout + r.stderr
+        if r.returncode != 2 or what not in r.stderr or "fsck" in out or "Booting" in out:
+            return False, "make run DISK=%s: status %d, %r" % (d, r.returncode, out.strip()[-300:])
+    comma = os.path.join(ctx.tmp, "e,f.img")
+    subprocess.run(["truncate", "-s", "64M", comma], check=True)
+    # QEMU refuses its arguments: quill-run's 125, and no fsck verdict on an untouched image.
+    r = run([MAKE_RUN, comma], env={"QUILL_CMDLINE": "test=lib", "QUILL_QEMU": "-no-such-option"}, timeout=120)
+    out = r.stdout + r.stderr
+    if r.returncode != 125 or "fsck.quillfs" in out or "damaged" in out:
+        return False, "make run with QEMU failing: status %d, %r" % (r.returncode, out.strip()[-300:])
+    r = run([MAKE_RUN, comma], env={"QUILL_CMDLINE": "test=lib", "QUILL_QEMU": ""}, timeout=120)
+    out = r.stdout + r.stderr
+    if r.returncode != 0 or "vda: virtio-blk at" not in out:
+        return False, "make run DISK=%s: status %d, %r" % (comma, r.returncode, out.strip()[-300:])
+    return True, ""
+
+
 CASES = [
     dict(name="tools-bench-args", cmdline="bench=" + REFUSED_RUN, expect_exit=2,
          expect=[r"^cmdline: bad value '%s' for key 'bench'" % REFUSED_RUN, r"^quill: exit 2$"],
          check=check_bench_args, timeout=60),
+    dict(name="tools-run-disk", cmdline="test=lib", expect=[r"^quill: exit 0$"], check=check_run_disk, timeout=60),
+    dict(name="tools-make-run-disk", cmdline="test=lib", expect=[r"^quill: exit 0$"], check=check_make_run_disk,
+         timeout=60),
 ]

@@ -17,9 +17,12 @@
 
 static int bench_valid(const char *v)
 {
-	struct bench_spec tmp[BENCH_MAX_RUNS];
+	static struct bench_spec tmp[BENCH_MAX_RUNS];
 	char err[96];
-	return bench_parse(v, tmp, BENCH_MAX_RUNS, err, sizeof(err)) < 0 ? -EINVAL : 0;
+	if (bench_parse(v, tmp, BENCH_MAX_RUNS, err, sizeof(err)) >= 0)
+		return 0;
+	printf("bench: %s\n", err); /* the precise reason, before the command line's general one */
+	return -EINVAL;
 }
 CMDLINE_KEY(bench, "bench", bench_valid,
 	    "bench=RUN[,RUN...], RUN = colon-separated raw|fs, op, size, qdN, 2s|10000ios, vdX, irq|poll|hybrid, key=value (README)");
@@ -232,9 +235,18 @@ static int bench_run_raw(const struct bench_spec *s, struct blk_dev *dev)
 		.lat = run.lat,
 	};
 	char extra[64] = "";
-	if (run.errors)
-		snprintf(extra, sizeof(extra), "first_error=%s", blk_strerror(run.first_error));
-	bench_report(s, &res, extra);
+	if (s->op == BENCH_MIXED)
+		snprintf(extra, sizeof(extra), "read_pct=%u", s->read_pct);
+	if (run.errors) {
+		size_t len = strlen(extra);
+		snprintf(extra + len, sizeof(extra) - len, "%sfirst_error=%s", len ? " " : "",
+			 blk_strerror(run.first_error));
+	}
+	/* The line says what ran: fewer I/Os than qd keep only that many in flight. */
+	struct bench_spec ran = *s;
+	ran.qd = qd;
+	ran.mode = bench_effective_mode(s, dev);
+	bench_report(&ran, &res, extra);
 	if (run.errors && !rc)
 		rc = -EIO;
 out:
@@ -286,6 +298,11 @@ void bench_report(const struct bench_spec *s, const struct bench_result *r, cons
 	       ipi, batch, busy, (unsigned long long)r->errors, extra && *extra ? " " : "", extra ? extra : "");
 }
 
+uint8_t bench_effective_mode(const struct bench_spec *s, const struct blk_dev *dev)
+{
+	return (dev->flags & BLK_F_POLLED) ? BENCH_MODE_POLL : s->mode;
+}
+
 static int bench_run_one(const struct bench_spec *s)
 {
 	struct blk_dev *dev = blk_get(s->dev);
@@ -297,6 +314,9 @@ static int bench_run_one(const struct bench_spec *s)
 		printf("BENCH name=%s FAIL bad parameters\n", s->name);
 		return -EINVAL;
 	}
+	if (bench_effective_mode(s, dev) != s->mode)
+		printf("bench %s: %s has no completion interrupt (blk.poll=1 or none could be set up): "
+		       "the run polls\n", s->name, dev->name);
 	int rc = s->target == BENCH_FS ? bench_run_fs(s, dev) : bench_run_raw(s, dev);
 	if (rc)
 		printf("bench %s: FAILED (%s)\n", s->name, blk_strerror(rc));

@@ -33,6 +33,18 @@ enum bench_mode { BENCH_MODE_IRQ, BENCH_MODE_POLL, BENCH_MODE_HYBRID };
 #define BENCH_NAME_MAX 64
 #define BENCH_MAX_RUNS 32
 
+/* Keys a run set itself (bench_spec.given): a key its kind of run ignores is refused. */
+enum {
+	BENCH_GIVEN_QD = 1u << 0,
+	BENCH_GIVEN_REGION = 1u << 1,
+	BENCH_GIVEN_READ = 1u << 2,
+	BENCH_GIVEN_FSYNC = 1u << 3,
+	BENCH_GIVEN_FILES = 1u << 4,
+	BENCH_GIVEN_FILL = 1u << 5,
+};
+/* The longest run by time: a day. */
+#define BENCH_MAX_MS (24ull * 3600 * 1000)
+
 struct bench_spec {
 	char name[BENCH_NAME_MAX]; /* the spec as written */
 	uint8_t target;            /* enum bench_target */
@@ -41,6 +53,7 @@ struct bench_spec {
 	uint8_t read_pct;          /* BENCH_MIXED */
 	uint8_t fill_pct;          /* BENCH_FS_FILL */
 	bool op_given;             /* parsing: an operation was named */
+	uint8_t given;             /* parsing: BENCH_GIVEN_* keys set explicitly */
 	uint32_t bs;               /* bytes per I/O */
 	uint32_t qd;               /* requests kept in flight (raw) */
 	uint64_t ios;              /* stop after this many I/Os (0: use time) */
@@ -79,6 +92,8 @@ struct bench_result {
 	const struct hist *lat;
 };
 void bench_report(const struct bench_spec *s, const struct bench_result *r, const char *extra);
+/* The mode a run gets on dev: poll when the device has no completion interrupt. */
+uint8_t bench_effective_mode(const struct bench_spec *s, const struct blk_dev *dev);
 /* Marks a raw run's start and end for tools/insncount.so (instructions per I/O). */
 void bench_insn_mark(void);
 #endif

@@ -30,12 +30,30 @@
 struct fs_run {
 	const struct bench_spec *s;
 	struct qfs *fs;
+	struct blk_dev *dev;
 	struct rng rng;
 	struct hist *lat;
 	uint8_t *buf;
 	uint64_t ios, bytes;
 	int err;
+	/* What the clock started with: set by fs_clock_start() once the run's setup is done. */
+	bool started;
+	uint64_t t0, idle0, deadline;
+	struct blk_stats d0;
+	struct qfs_statfs st0;
 };
+
+/* Setup (opening files, writing them whole) is not measured: the clock starts here. */
+static void fs_clock_start(struct fs_run *r)
+{
+	r->dev->wait_mode = r->s->mode;
+	qfs_statfs(r->fs, &r->st0);
+	r->d0 = r->dev->stats;
+	r->idle0 = event_idle_ticks();
+	r->t0 = rdtsc();
+	r->deadline = r->t0 + ns_to_tsc(r->s->time_ms * 1000000ull);
+	r->started = true;
+}
 
 static int fs_mount_for_bench(struct blk_dev *dev, struct qfs **fs)
 {
@@ -64,11 +82,11 @@ static void file_name(char *buf, size_t n, const char *kind, uint64_t i)
 	snprintf(buf, n, BENCH_DIR "/%s%llu", kind, (unsigned long long)i);
 }
 
-static bool fs_more(const struct fs_run *r, uint64_t deadline)
+static bool fs_more(const struct fs_run *r)
 {
 	if (r->err)
 		return false;
-	return r->s->ios ? r->ios < r->s->ios : rdtsc() < deadline;
+	return r->s->ios ? r->ios < r->s->ios : rdtsc() < r->deadline;
 }
 
 /* Each smallfiles file: BENCH_FILE_BYTES, or one block of the run's size when that is larger. */
@@ -78,7 +96,7 @@ static uint32_t fs_blocks_per_file(const struct bench_spec *s)
 }
 
 /* Overwrite workload over `files` files of fs_blocks_per_file() blocks of bs each. */
-static void fs_smallfiles(struct fs_run *r, uint64_t deadline)
+static void fs_smallfiles(struct fs_run *r)
 {
 	const struct bench_spec *s = r->s;
 	struct qfs_file **fh = kzalloc(sizeof(*fh) * s->files);
@@ -110,8 +128,9 @@ static void fs_smallfiles(struct fs_run *r, uint64_t deadline)
 	}
 	if (!r->err)
 		r->err = qfs_sync(r->fs); /* the files exist before the clock starts */
+	fs_clock_start(r);
 	uint64_t since_fsync = 0;
-	while (fs_more(r, deadline)) {
+	while (fs_more(r)) {
 		uint32_t f = (uint32_t)rng_below(&r->rng, s->files);
 		uint64_t off = rng_below(&r->rng, blocks_per_file) * s->bs;
 		uint64_t t0 = rdtsc();
@@ -134,15 +153,18 @@ static void fs_smallfiles(struct fs_run *r, uint64_t deadline)
 	kfree(fh);
 }
 
-static void fs_append(struct fs_run *r, uint64_t deadline)
+static void fs_append(struct fs_run *r)
 {
 	struct qfs_file *f;
 	qfs_unlink(r->fs, BENCH_DIR "/log");
 	r->err = qfs_open(r->fs, BENCH_DIR "/log", QFS_O_CREAT, &f);
+	if (!r->err)
+		r->err = qfs_sync(r->fs); /* the old log's removal is not the first append's cost */
 	if (r->err)
 		return;
+	fs_clock_start(r);
 	uint64_t off = 0;
-	while (fs_more(r, deadline)) {
+	while (fs_more(r)) {
 		uint64_t t0 = rdtsc();
 		int64_t n = qfs_write(f, off, r->buf, r->s->bs);
 		if (n != (int64_t)r->s->bs) {
@@ -158,11 +180,12 @@ static void fs_append(struct fs_run *r, uint64_t deadline)
 	qfs_close(f);
 }
 
-static void fs_create(struct fs_run *r, uint64_t deadline)
+static void fs_create(struct fs_run *r)
 {
 	char name[64];
 	uint64_t since_fsync = 0;
-	while (fs_more(r, deadline)) {
+	fs_clock_start(r);
+	while (fs_more(r)) {
 		file_name(name, sizeof(name), "c", r->ios);
 		uint64_t t0 = rdtsc();
 		struct qfs_file *f;
@@ -251,7 +274,7 @@ static int fs_fill(struct fs_run *r)
 
 int bench_run_fs(const struct bench_spec *s, struct blk_dev *dev)
 {
-	struct fs_run r = {.s = s};
+	struct fs_run r = {.s = s, .dev = dev};
 	rng_seed(&r.rng, s->seed);
 	r.lat = kzalloc(sizeof(*r.lat));
 	r.buf = kmalloc(s->bs);
@@ -272,20 +295,19 @@ int bench_run_fs(const struct bench_spec *s, struct blk_dev *dev)
 		goto out_unmount;
 	}
 
-	dev->wait_mode = s->mode;
-	struct qfs_statfs st0, st1;
-	qfs_statfs(r.fs, &st0);
-	struct blk_stats d0 = dev->stats;
-	uint64_t idle0 = event_idle_ticks();
-	uint64_t t0 = rdtsc();
-	uint64_t deadline = t0 + ns_to_tsc(s->time_ms * 1000000ull);
 	switch (s->op) {
-	case BENCH_FS_APPEND: fs_append(&r, deadline); break;
-	case BENCH_FS_CREATE: fs_create(&r, deadline); break;
-	default: fs_smallfiles(&r, deadline); break;
+	case BENCH_FS_APPEND: fs_append(&r); break;
+	case BENCH_FS_CREATE: fs_create(&r); break;
+	default: fs_smallfiles(&r); break;
 	}
-	uint64_t ticks = rdtsc() - t0;
-	uint64_t idle = event_idle_ticks() - idle0;
+	if (!r.started) /* setup failed: report the error over an empty interval */
+		fs_clock_start(&r);
+	uint64_t ticks = rdtsc() - r.t0;
+	uint64_t idle = event_idle_ticks() - r.idle0;
+	if (!r.err && !r.ios)
+		r.err = -ETIMEDOUT; /* not one operation finished in the time given */
+	struct qfs_statfs st0 = r.st0, st1;
+	struct blk_stats d0 = r.d0;
 	bool durable = s->op == BENCH_FS_APPEND || s->fsync_every == 1;
 	if (!r.err && !durable)
 		r.err = qfs_sync(r.fs); /* untimed: leave the disk consistent */
@@ -318,7 +340,9 @@ int bench_run_fs(const struct bench_spec *s, struct blk_dev *dev)
 		.irqs = dev->stats.irqs - d0.irqs,
 		.lat = r.lat,
 	};
-	bench_report(s, &res, extra);
+	struct bench_spec ran = *s;
+	ran.mode = bench_effective_mode(s, dev);
+	bench_report(&ran, &res, extra);
 	err = r.err;
 out_unmount:;
 	int uerr = qfs_unmount(r.fs);

@@ -54,9 +54,10 @@ static int parse_size(const char *s, size_t len, uint64_t *out)
 	uint64_t n = 0;
 	size_t i = 0;
 	for (; i < len && s[i] >= '0' && s[i] <= '9'; i++) {
-		if (n > (UINT64_MAX - 9) / 10)
+		uint64_t digit = (uint64_t)(s[i] - '0');
+		if (n > (UINT64_MAX - digit) / 10)
 			return -1;
-		n = n * 10 + (uint64_t)(s[i] - '0');
+		n = n * 10 + digit;
 	}
 	if (i == 0)
 		return -1;
@@ -74,19 +75,24 @@ static int parse_size(const char *s, size_t len, uint64_t *out)
 	return 0;
 }
 
-/* "2s", "500ms" -> milliseconds. */
+/* "2s", "500ms" -> milliseconds, 1 ms to BENCH_MAX_MS; -1 otherwise. */
 static int parse_duration(const char *s, size_t len, uint64_t *ms)
 {
 	uint64_t n;
-	if (len > 2 && s[len - 2] == 'm' && s[len - 1] == 's')
-		return parse_size(s, len - 2, ms);
-	if (len > 1 && s[len - 1] == 's' && !parse_size(s, len - 1, &n)) {
-		if (n > UINT64_MAX / 1000)
+	if (len > 2 && s[len - 2] == 'm' && s[len - 1] == 's') {
+		if (parse_size(s, len - 2, &n))
 			return -1;
-		*ms = n * 1000;
-		return 0;
+	} else if (len > 1 && s[len - 1] == 's' && !parse_size(s, len - 1, &n)) {
+		if (n > BENCH_MAX_MS / 1000)
+			return -1;
+		n *= 1000;
+	} else {
+		return -1;
 	}
-	return -1;
+	if (n == 0 || n > BENCH_MAX_MS)
+		return -1;
+	*ms = n;
+	return 0;
 }
 
 static bool tok_is(const char *t, size_t len, const char *word)
@@ -140,9 +146,12 @@ static int bench_token(struct bench_spec *s, const char *t, size_t len, bool *ta
 		if (n == 0 || n > 65536)
 			goto bad;
 		s->qd = (uint32_t)n;
+		s->given |= BENCH_GIVEN_QD;
 		return 0;
 	}
 	if (len > 3 && !strncmp(t + len - 3, "ios", 3) && !parse_size(t, len - 3, &n)) {
+		if (n == 0)
+			goto bad;
 		s->ios = n;
 		return 0;
 	}
@@ -150,6 +159,10 @@ static int bench_token(struct bench_spec *s, const char *t, size_t len, bool *ta
 		s->time_ms = n;
 		s->ios = 0;
 		return 0;
+	}
+	if (len > 1 && t[len - 1] == 's' && t[0] >= '0' && t[0] <= '9') {
+		snprintf(err, errlen, "duration '%.*s': 1ms to %us", (int)len, t, (unsigned)(BENCH_MAX_MS / 1000));
+		return -EINVAL;
 	}
 	if (!parse_size(t, len, &n)) {
 		if (n == 0 || n > (64u << 20) || n % 512)
@@ -168,8 +181,9 @@ static int bench_token(struct bench_spec *s, const char *t, size_t len, bool *ta
 		} else if (tok_is(t, kl, "qd")) {
 			if (parse_size(v, vl, &n) || n == 0 || n > 65536) goto bad;
 			s->qd = (uint32_t)n;
+			s->given |= BENCH_GIVEN_QD;
 		} else if (tok_is(t, kl, "time")) {
-			if (parse_duration(v, vl, &n) || n == 0) goto bad;
+			if (parse_duration(v, vl, &n)) goto bad;
 			s->time_ms = n;
 			s->ios = 0;
 		} else if (tok_is(t, kl, "ios")) {
@@ -178,6 +192,7 @@ static int bench_token(struct bench_spec *s, const char *t, size_t len, bool *ta
 		} else if (tok_is(t, kl, "region")) {
 			if (parse_size(v, vl, &n) || n == 0) goto bad;
 			s->region = n;
+			s->given |= BENCH_GIVEN_REGION;
 		} else if (tok_is(t, kl, "dev")) {
 			if (vl == 0 || vl >= sizeof(s->dev)) goto bad;
 			memcpy(s->dev, v, vl);
@@ -194,15 +209,19 @@ static int bench_token(struct bench_spec *s, const char *t, size_t len, bool *ta
 		} else if (tok_is(t, kl, "read")) {
 			if (parse_size(v, vl, &n) || n > 100) goto bad;
 			s->read_pct = (uint8_t)n;
+			s->given |= BENCH_GIVEN_READ;
 		} else if (tok_is(t, kl, "fsync")) {
 			if (parse_size(v, vl, &n) || n > UINT32_MAX) goto bad;
 			s->fsync_every = (uint32_t)n;
+			s->given |= BENCH_GIVEN_FSYNC;
 		} else if (tok_is(t, kl, "files")) {
 			if (parse_size(v, vl, &n) || n == 0 || n > 100000) goto bad;
 			s->files = (uint32_t)n;
+			s->given |= BENCH_GIVEN_FILES;
 		} else if (tok_is(t, kl, "fill")) {
 			if (parse_size(v, vl, &n) || n == 0 || n > 99) goto bad;
 			s->fill_pct = (uint8_t)n;
+			s->given |= BENCH_GIVEN_FILL;
 		} else {
 			goto bad;
 		}
@@ -211,6 +230,27 @@ static int bench_token(struct bench_spec *s, const char *t, size_t len, bool *ta
 bad:
 	snprintf(err, errlen, "bad token '%.*s'", (int)len, t);
 	return -EINVAL;
+}
+
+/* A setting that the run's kind does not use (it would be ignored): what to say, or NULL. */
+static const char *bench_stray_key(const struct bench_spec *s)
+{
+	if (s->target == BENCH_RAW) {
+		if (s->given & (BENCH_GIVEN_FSYNC | BENCH_GIVEN_FILES | BENCH_GIVEN_FILL))
+			return "fsync=, files= and fill= are for file runs (fs:...)";
+		if ((s->given & BENCH_GIVEN_READ) && s->op != BENCH_MIXED)
+			return "read= is for mixed runs";
+		return NULL;
+	}
+	if ((s->given & BENCH_GIVEN_QD) && s->qd != 1)
+		return "file runs do one operation at a time (qd1)";
+	if (s->given & (BENCH_GIVEN_REGION | BENCH_GIVEN_READ))
+		return "region= and read= are for raw runs";
+	if ((s->given & BENCH_GIVEN_FILL) && s->op != BENCH_FS_FILL)
+		return "fill= is for fill runs";
+	if ((s->given & BENCH_GIVEN_FSYNC) && s->op == BENCH_FS_APPEND)
+		return "append runs fsync after every append";
+	return NULL;
 }
 
 static void bench_defaults(struct bench_spec *s)
@@ -274,6 +314,11 @@ int bench_parse(const char *list, struct bench_spec *out, int max, char *err, si
 		else if ((s->target == BENCH_FS) != fs_op) {
 			snprintf(err, errlen, "'%s' is not a %s operation", bench_op_name(s->op),
 				 s->target == BENCH_FS ? "file" : "raw-device");
+			return -EINVAL;
+		}
+		const char *stray = bench_stray_key(s);
+		if (stray) {
+			snprintf(err, errlen, "%s in '%s'", stray, s->name);
 			return -EINVAL;
 		}
 		if (s->region && s->region < s->bs) {

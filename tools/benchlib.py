@@ -123,6 +123,8 @@ def spec_expectations(spec):
         want.update(fs)
         if want["op"] == "fill":
             want.setdefault("fill_pct", 50)
+    if "ios" in want and want["ios"] < want["qd"]:
+        want["qd"] = want["ios"]  # the kernel keeps only that many in flight, and says so
     return want
 
 

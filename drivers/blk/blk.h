@@ -84,6 +84,7 @@ enum {
 	BLK_F_DISCARD = 1u << 2,
 	BLK_F_WRITE_ZEROES = 1u << 3,
 	BLK_F_GET_ID = 1u << 4,
+	BLK_F_POLLED = 1u << 5,       /* no completion interrupt: every wait mode polls */
 };
 
 struct blk_stats {

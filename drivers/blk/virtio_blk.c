@@ -870,7 +870,7 @@ int vblk_attach(struct virtio_dev *vd, const char *name, struct blk_dev **out)
 			vb->timer_vector = v;
 	}
 
-	vb->bd.flags = BLK_F_GET_ID;
+	vb->bd.flags = BLK_F_GET_ID | (vb->poll ? BLK_F_POLLED : 0);
 	if (virtio_has(vd, VIRTIO_BLK_F_RO))
 		vb->bd.flags |= BLK_F_RO;
 	if (virtio_has(vd, VIRTIO_BLK_F_FLUSH))

@@ -170,6 +170,12 @@ static int test_bench_parse_ok(void)
 	HT_CHECK(n == 2 && s[0].op == BENCH_FS_APPEND && s[0].bs == 512 && s[0].time_ms == 1000 &&
 			 s[1].op == BENCH_FS_FILL && s[1].fill_pct == 80 && s[1].files == 8 && s[1].fsync_every == 0,
 		 "fs runs parsed wrong (%s)", err);
+	/* The largest seed, a day-long run, a mixed run's read= and a file run's explicit qd1. */
+	n = bench_parse("randwrite:seed=18446744073709551615:86400s,mixed:read=30,fs:smallfiles:qd1:fsync=4",
+			s, BENCH_MAX_RUNS, err, sizeof(err));
+	HT_CHECK(n == 3 && s[0].seed == UINT64_MAX && s[0].time_ms == 86400000ull && s[1].read_pct == 30 &&
+			 s[2].qd == 1 && s[2].fsync_every == 4,
+		 "edge values parsed wrong (%d: %s)", n, err);
 	n = bench_parse("randwrite", s, BENCH_MAX_RUNS, err, sizeof(err));
 	HT_CHECK(n == 1 && s[0].bs == 4096 && s[0].qd == 1 && s[0].time_ms == 2000 && !strcmp(s[0].dev, "vda") &&
 			 s[0].mode == BENCH_MODE_IRQ,
@@ -184,6 +190,13 @@ static int test_bench_parse_errors(void)
 		"randwrite:bogus", "fs:randwrite", "raw:smallfiles", "randwrite:bs=0", "randwrite:bs=1000", "mixed101",
 		"randwrite:mode=fast", "randwrite:region=1k:bs=4k", "randwrite:time=0s", "randwrite:4x",
 		"randwrite:qd99999999999999999999999",
+		/* a zero count or duration, one too long for the clock */
+		"randwrite:0ios", "randwrite:0s", "randwrite:0ms", "randwrite:time=0ms", "randwrite:18446744073710s",
+		"randwrite:86401s", "randwrite:seed=18446744073709551616",
+		/* keys the kind of run would ignore */
+		"raw:randwrite:fsync=0", "raw:randwrite:files=3", "raw:randwrite:fill=5", "randwrite:read=70",
+		"fs:smallfiles:qd32", "fs:append:fsync=8", "fs:smallfiles:fill=50", "fs:smallfiles:region=1m",
+		"fs:create:read=50",
 	};
 	struct bench_spec s[BENCH_MAX_RUNS];
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {

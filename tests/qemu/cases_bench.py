@@ -225,6 +225,22 @@ def check_fill(ctx):
     return True, ""
 
 
+def check_fs_setup_untimed(ctx):
+    """A file run's setup (creating its files) is outside the measured interval: the
+    interval is no longer than the operations' own latencies added up (ios x max_us)."""
+    recs = benchlib.parse_output(ctx.output)
+    if len(recs) != 1:
+        return False, "%d BENCH lines, want 1" % len(recs)
+    r = recs[0]
+    probs = benchlib.check_bench(r, benchlib.spec_expectations(r.get("name", "")))
+    if probs:
+        return False, "; ".join(probs)
+    secs, ios, mx = float(r["secs"]), int(r["ios"]), float(r["max_us"])
+    if secs * 1e6 > ios * mx * 1.05 + 2000:
+        return False, "%.3f s measured for %d operations of at most %.0f us: setup was timed" % (secs, ios, mx)
+    return True, ""
+
+
 CASES = [
     dict(name="bench-tiny", cmdline="bench=" + ",".join(TINY), disks=[{"size": "64M"}],
          expect=[r"^BENCH name=randwrite:4k:qd4:300ms target=raw dev=vda op=randwrite bs=4096 qd=4 mode=irq ",
@@ -265,4 +281,23 @@ CASES = [
          expect=[r"^BENCH name=randwrite:4k:qd21:100ms target=raw .* qd=21 .* errors=0",
                  r"^bench randwrite:4k:qd22:100ms: qd 22 is more than vda's rings hold at once \(21 requests\)$",
                  r"^quill: exit 1$"]),
+    # The BENCH line says what ran: fewer I/Os than qd keep only that many in flight; a
+    # device without a completion interrupt polls whatever the run asked; mixed runs name
+    # their read share.
+    dict(name="bench-says-what-ran", cmdline="blk.poll=1 bench=randwrite:4k:7ios:qd32,mixed30:100ios:qd2",
+         disks=[{"size": "64M"}],
+         expect=[r"^bench randwrite:4k:7ios:qd32: vda has no completion interrupt .* the run polls$",
+                 r"^BENCH name=randwrite:4k:7ios:qd32 .* qd=7 mode=poll ios=7 ",
+                 r"^BENCH name=mixed30:100ios:qd2 .* op=mixed .* qd=2 mode=poll ios=100 .* read_pct=30",
+                 r"^quill: exit 0$"]),
+    dict(name="bench-fs-setup-untimed", cmdline="bench=fs:smallfiles:files=2000:100ios", disks=[{"size": "64M"}],
+         expect=[r"^quill: exit 0$"], check=check_fs_setup_untimed, timeout=120),
+    # A refused run says why, before the command line's general message; keys a kind of run
+    # would ignore are refused, not ignored.
+    dict(name="bench-refused-with-reason", cmdline="bench=randwrite:0ios", expect_exit=2,
+         expect=[r"^bench: bad token '0ios'$", r"^cmdline: bad value 'randwrite:0ios' for key 'bench'",
+                 r"^quill: exit 2$"]),
+    dict(name="bench-stray-key-refused", cmdline="bench=raw:randwrite:fsync=0", expect_exit=2,
+         expect=[r"^bench: fsync=, files= and fill= are for file runs \(fs:\.\.\.\) in 'raw:randwrite:fsync=0'$",
+                 r"^quill: exit 2$"]),
 ]

@@ -156,6 +156,11 @@ static int bench_run_raw(const struct bench_spec *s, struct blk_dev *dev)
 		       dev->name, (unsigned long long)cap_bytes);
 		return -EINVAL;
 	}
+	if (s->bs > region) {
+		printf("bench %s: block size %u is larger than the %llu bytes used on %s\n", s->name, s->bs,
+		       (unsigned long long)region, dev->name);
+		return -EINVAL;
+	}
 	if (dev->max_queued && s->qd > dev->max_queued) {
 		/* The rest would wait in the driver: the device would never see qd at once. */
 		printf("bench %s: qd %u is more than %s's rings hold at once (%u requests)\n", s->name, s->qd,

@@ -72,7 +72,10 @@ void kmain(uint32_t magic, uint64_t info)
 		printf("quill: bad multiboot2 information at %#llx: %s\n", (unsigned long long)info, err);
 		quill_exit(QUILL_EXIT_CRASH);
 	}
-	printf("boot: loader '%s', command line '%s'\n", boot.loader_name, boot.cmdline);
+	/* A long command line is cut here (its parser says what is wrong with it), never the newline. */
+	size_t cmdline_len = strlen(boot.cmdline);
+	printf("boot: loader '%s', command line '%.*s'%s\n", boot.loader_name, 400, boot.cmdline,
+	       cmdline_len > 400 ? " (cut: the rest is not shown)" : "");
 	if (cmdline_parse(boot.cmdline))
 		quill_exit(QUILL_EXIT_USAGE);
 

@@ -300,4 +300,8 @@ CASES = [
     dict(name="bench-stray-key-refused", cmdline="bench=raw:randwrite:fsync=0", expect_exit=2,
          expect=[r"^bench: fsync=, files= and fill= are for file runs \(fs:\.\.\.\) in 'raw:randwrite:fsync=0'$",
                  r"^quill: exit 2$"]),
+    dict(name="bench-bs-larger-than-disk", cmdline="bench=randwrite:32m:2ios", disks=[{"size": "16M"}],
+         expect_exit=1,
+         expect=[r"^bench randwrite:32m:2ios: block size 33554432 is larger than the 16777216 bytes used on vda$",
+                 r"^quill: exit 1$"], reject=[r"^BENCH "]),
 ]

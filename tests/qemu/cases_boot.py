@@ -41,6 +41,10 @@ CASES = [
                  r"^quill: exit 3$"]),
     dict(name="doublefault-report", cmdline="test=doublefault", expect_exit=3,
          expect=[r"CPU exception 8: #DF double fault", r"^quill: exit 3$"]),
+    # Too long for the kernel: the boot line is cut before its newline, the refusal has its own line.
+    dict(name="cmdline-too-long", cmdline="bench=randwrite:" + "x" * 2100, expect_exit=2,
+         expect=[r"^boot: loader .* \(cut: the rest is not shown\)$",
+                 r"^cmdline: command line is 2116 bytes; at most 2047 are accepted$", r"^quill: exit 2$"]),
     dict(name="cmdline-unknown-key", cmdline="bogus=1", expect_exit=2,
          expect=[r"cmdline: unknown key 'bogus'", r"^quill: exit 2$"]),
     dict(name="cmdline-not-key-value", cmdline="test=all justaword", expect_exit=2,

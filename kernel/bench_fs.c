@@ -57,20 +57,10 @@ static void fs_clock_start(struct fs_run *r)
 
 static int fs_mount_for_bench(struct blk_dev *dev, struct qfs **fs)
 {
-	if (qfs_probe(dev) != 0) {
-		if (!consent_format(dev, "bench", "overwrite"))
-			return -EPERM;
-		if (dev->capacity * BLK_SECTOR_SIZE < QFS_MIN_BYTES) {
-			printf("bench: %s (%llu KiB) is too small for a quillfs (at least %llu MiB)\n", dev->name,
-			       (unsigned long long)(dev->capacity / 2), (unsigned long long)(QFS_MIN_BYTES >> 20));
-			return -ENOSPC;
-		}
-		printf("bench: %s holds no quillfs; making one\n", dev->name);
-		int err = qfs_format(dev, NULL);
-		if (err)
-			return err;
-	}
-	int err = qfs_mount(dev, NULL, fs);
+	int err = consent_format_if_absent(dev, "bench");
+	if (err)
+		return err;
+	err = qfs_mount(dev, NULL, fs);
 	if (err)
 		return err;
 	err = qfs_mkdir(*fs, BENCH_DIR);
@@ -95,6 +85,12 @@ static uint32_t fs_blocks_per_file(const struct bench_spec *s)
 	return BENCH_FILE_BYTES / s->bs ? BENCH_FILE_BYTES / s->bs : 1;
 }
 
+/* The same file in quillfs blocks: what it holds once written whole. */
+static uint64_t fs_whole_file_blocks(const struct bench_spec *s)
+{
+	return (uint64_t)fs_blocks_per_file(s) * s->bs / QFS_BLOCK_SIZE;
+}
+
 /* Overwrite workload over `files` files of fs_blocks_per_file() blocks of bs each. */
 static void fs_smallfiles(struct fs_run *r)
 {
@@ -115,7 +111,7 @@ static void fs_smallfiles(struct fs_run *r)
 	 * earlier run left whole are kept), so the run overwrites at the level
 	 * fs_fill() set instead of filling further.
 	 */
-	uint64_t whole = (uint64_t)blocks_per_file * s->bs / QFS_BLOCK_SIZE;
+	uint64_t whole = fs_whole_file_blocks(s);
 	for (uint32_t i = 0; i < s->files && !r->err && s->op == BENCH_FS_FILL; i++) {
 		struct qfs_stat st;
 		if (qfs_fstat(fh[i], &st) == 0 && st.blocks >= whole)
@@ -228,7 +224,7 @@ static int fs_fill(struct fs_run *r)
 	/* Nothing dirty now: what is used, dirty or not, is always cap - available. */
 	uint64_t cap = st.live_blocks + st.avail_blocks;
 	uint64_t want_used = cap * s->fill_pct / 100;
-	uint64_t whole = (uint64_t)fs_blocks_per_file(s) * s->bs / st.block_size, workload = 0;
+	uint64_t whole = fs_whole_file_blocks(s), workload = 0;
 	char name[64];
 	for (uint32_t i = 0; i < s->files; i++) {
 		struct qfs_stat fst;

@@ -28,11 +28,20 @@ bool consent_overwrite(struct blk_dev *dev, const char *what)
 	return true;
 }
 
-bool consent_format(struct blk_dev *dev, const char *what, const char *key)
+int consent_format_if_absent(struct blk_dev *dev, const char *what)
 {
-	if (!qfs_present(dev) || cmdline_flag(key, false))
-		return true;
-	printf("%s: %s holds a quillfs this kernel cannot mount (a newer version, damaged, or an "
-	       "unsupported block size); not formatting it (add %s=1 to allow)\n", what, dev->name, key);
-	return false;
+	if (qfs_probe(dev) == 0)
+		return 0;
+	if (qfs_present(dev) && !cmdline_flag("overwrite", false)) {
+		printf("%s: %s holds a quillfs this kernel cannot mount (a newer version, damaged, or an "
+		       "unsupported block size); not formatting it (add overwrite=1 to allow)\n", what, dev->name);
+		return -EPERM;
+	}
+	if (dev->capacity * BLK_SECTOR_SIZE < QFS_MIN_BYTES) {
+		printf("%s: %s (%llu KiB) is too small for a quillfs (at least %llu MiB)\n", what, dev->name,
+		       (unsigned long long)(dev->capacity / 2), (unsigned long long)(QFS_MIN_BYTES >> 20));
+		return -ENOSPC;
+	}
+	printf("%s: %s holds no quillfs; making one\n", what, dev->name);
+	return qfs_format(dev, NULL);
 }

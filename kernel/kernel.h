@@ -180,11 +180,12 @@ struct blk_dev;
 /* May raw writes overwrite dev? True when it holds no quillfs or overwrite=1 was given; else says why. */
 bool consent_overwrite(struct blk_dev *dev, const char *what);
 /*
- * May dev, which holds no mountable quillfs, be formatted? True unless it
- * holds one this kernel cannot mount (newer, damaged) and the command line
- * lacks key=1; else says why.
+ * Make a quillfs on dev unless it holds a mountable one: 0 when dev then
+ * holds one. -EPERM when it holds one this kernel cannot mount (newer,
+ * damaged) and overwrite=1 was not given, -ENOSPC when dev is too small
+ * (each said on the console), or the format's error.
  */
-bool consent_format(struct blk_dev *dev, const char *what, const char *key);
+int consent_format_if_absent(struct blk_dev *dev, const char *what);
 
 /* ---- main.c ---- */
 extern char kernel_start[], kernel_end[];

@@ -186,15 +186,10 @@ static int write_test_fs(struct blk_dev *dev, char *reason, size_t reason_len)
 {
 	struct qfs *fs;
 	int err;
-	if (qfs_probe(dev) != 0) {
-		if (!consent_format(dev, "write", "overwrite"))
+	if ((err = consent_format_if_absent(dev, "write"))) {
+		if (err == -EPERM)
 			KTEST_FAIL("%s holds a quillfs this kernel cannot mount; add overwrite=1 to replace it", dev->name);
-		if (dev->capacity * BLK_SECTOR_SIZE < QFS_MIN_BYTES)
-			KTEST_FAIL("%s (%llu KiB) is too small for a quillfs (at least %llu MiB)", dev->name,
-				   (unsigned long long)(dev->capacity / 2), (unsigned long long)(QFS_MIN_BYTES >> 20));
-		printf("write: making a quillfs on %s\n", dev->name);
-		if ((err = qfs_format(dev, NULL)))
-			KTEST_FAIL("qfs_format: %d", err);
+		KTEST_FAIL("no quillfs on %s: %s", dev->name, blk_strerror(err));
 	}
 	if ((err = qfs_mount(dev, NULL, &fs)))
 		KTEST_FAIL("qfs_mount: %d", err);

@@ -16,6 +16,7 @@ import math
 import os
 import re
 import socket
+import stat
 import statistics
 import subprocess
 import time
@@ -237,6 +238,22 @@ def qemu_opt(value):
     """A value inside a QEMU option list (-drive file=..., -plugin PATH,...): QEMU splits
     those at commas and reads ",," as one comma."""
     return str(value).replace(",", ",,")
+
+
+def disk_problem(path):
+    """Why PATH cannot be a guest's disk (None if it can): it must be a regular file or a
+    block device that can be read and written (quill-run --disk, make run DISK=)."""
+    try:
+        st = os.stat(path)
+    except OSError as e:
+        return "%s: %s" % (path, e.strerror)
+    if stat.S_ISDIR(st.st_mode):
+        return "%s is a directory; give a disk image file or a block device" % path
+    if not (stat.S_ISREG(st.st_mode) or stat.S_ISBLK(st.st_mode)):
+        return "%s is neither a regular file nor a block device" % path
+    if not os.access(path, os.R_OK | os.W_OK):
+        return "%s cannot be read and written" % path
+    return None
 
 
 @dataclass

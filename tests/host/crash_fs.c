@@ -338,10 +338,19 @@ static int check_image(struct run *r, struct crash_trace *t, uint64_t ev, uint8_
 		crash_record(d, &t2);
 	}
 	/* Recovery in memory (read-only), or for real when crashing it again. */
-	struct qfs *fs;
+	struct qfs *fs = NULL;
 	struct qfs_mount_opts mo = {.read_only = !recrash};
 	int err = qfs_mount(&d->dev, &mo, &fs);
 	uint64_t h = 0;
+	if (err) {
+		snprintf(why, wn, "event %llu: mount: %d (%s)", (unsigned long long)ev, err,
+			 blk_strerror(err));
+		if (recrash)
+			crash_trace_free(&t2);
+		blkdev_ram_free(d);
+		states++;
+		return -1;
+	}
 	if (!err) {
 		int p = check_quiet(fs, first, sizeof(first));
 		if (p) {
@@ -363,15 +372,14 @@ static int check_image(struct run *r, struct crash_trace *t, uint64_t ev, uint8_
 				printf("# state after op %d:\n%s", i - 1, r->dump[i]);
 		}
 	}
-	if (!err)
-		err = qfs_unmount(fs);
-	else if (fs)
-		qfs_unmount(fs);
+	int uerr = qfs_unmount(fs);
 	d->observe = NULL;
 	states++;
 	int ok = -1;
-	if (err) {
-		snprintf(why, wn, "event %llu: mount/walk %d", (unsigned long long)ev, err);
+	if (err || uerr) {
+		snprintf(why, wn, "event %llu: %s: %d (%s)", (unsigned long long)ev,
+			 err ? "walking the recovered tree" : "unmount", err ? err : uerr,
+			 blk_strerror(err ? err : uerr));
 		goto out;
 	}
 	for (int i = lo; i <= hi; i++)
@@ -394,7 +402,7 @@ static int check_image(struct run *r, struct crash_trace *t, uint64_t ev, uint8_
 			t2.synced = NULL; /* img2 was mounted read-write */
 			crash_build(&t2, ev2, 2, rng, img2);
 			struct blkdev_ram *d2 = blkdev_ram_new(t->bytes, img2);
-			struct qfs *fs2;
+			struct qfs *fs2 = NULL;
 			uint64_t h2 = 0;
 			err = qfs_mount(&d2->dev, NULL, &fs2);
 			if (!err) {
@@ -437,6 +445,8 @@ static int crash_run(uint64_t seed, bool ballast, int nops, int variants, char *
 	d->dev.flags |= BLK_F_DISCARD;
 	d->dev.max_req_bytes = 16 << 10; /* several requests per pseg: more reordering */
 	uint64_t dev_flushes0 = d->dev.stats.flushes;
+	struct qfs_statfs st0; /* the mount's own checkpoint is not part of the workload */
+	qfs_statfs(fs, &st0);
 	if (ballast) {
 		/* Ballast (left out of the tree hash, checked by fsck): the file
 		 * system runs nearly full, so the cleaner works during the trace. */
@@ -493,12 +503,13 @@ static int crash_run(uint64_t seed, bool ballast, int nops, int variants, char *
 	cleaned_total += st.cleaned_segs;
 	/* One FLUSH per commit, two per checkpoint (which is a commit too):
 	 * counted by the file system and by the device. */
-	if (!fail && (st.flushes != st.commits + st.checkpoints ||
-		      d->dev.stats.flushes - dev_flushes0 != st.flushes)) {
+	uint64_t flushes = st.flushes - st0.flushes, commits = st.commits - st0.commits,
+		 checkpoints = st.checkpoints - st0.checkpoints;
+	if (!fail && (flushes != commits + checkpoints || d->dev.stats.flushes - dev_flushes0 != flushes)) {
 		snprintf(why, wn, "%llu flushes (device %llu) for %llu commits, %llu checkpoints",
-			 (unsigned long long)st.flushes,
+			 (unsigned long long)flushes,
 			 (unsigned long long)(d->dev.stats.flushes - dev_flushes0),
-			 (unsigned long long)st.commits, (unsigned long long)st.checkpoints);
+			 (unsigned long long)commits, (unsigned long long)checkpoints);
 		fail = 1;
 	}
 	qfs_unmount(fs);

@@ -175,24 +175,16 @@ int qfs_format(struct blk_dev *dev, const struct qfs_format_opts *opts)
 	if (nsegs < 8)
 		goto out;
 
-	/* uuid: the caller's, else derived from what the device held before. */
+	/* uuid: the caller's (tests), else fresh entropy: nothing an earlier
+	 * format left on the device (its log, its checkpoints) names it. */
 	memcpy(sb->uuid, o.uuid, sizeof(sb->uuid));
 	uint8_t zero[16] = {0};
 	fs->cache_blocks = 64;
 	err = alloc_tables(fs, dev);
+	if (!err && !memcmp(sb->uuid, zero, 16))
+		err = qfs_random(sb->uuid, sizeof(sb->uuid));
 	if (err)
 		goto out;
-	if (!memcmp(sb->uuid, zero, 16)) {
-		err = qfs_dev_read(fs, 0, fs->tmp, 1);
-		if (err)
-			goto out;
-		uint32_t c[4];
-		c[0] = qfs_crc32c(0x51554c4c, fs->tmp, QFS_BLOCK_SIZE);
-		c[1] = qfs_crc32c(c[0], &dev->capacity, sizeof(dev->capacity));
-		c[2] = qfs_crc32c(c[1], &c[0], 4) + 1;
-		c[3] = qfs_crc32c(c[2], &c[1], 4) + 1;
-		memcpy(sb->uuid, c, 16);
-	}
 	sb->crc = super_crc(sb);
 
 	/* The log starts in segment 0 with the root directory and its imap block. */
@@ -435,7 +427,13 @@ int qfs_mount_fs(struct blk_dev *dev, const struct qfs_mount_opts *opts, bool fo
 	if (err)
 		goto fail;
 	qfs_seg_recount(fs);
-	if (!fs->ro && applied) {
+	/*
+	 * Every read-write mount starts a new chain with a checkpoint, whether
+	 * recovery applied anything or not: psegs a crash left past the last
+	 * commit carry the sequence numbers and chain crc that new psegs would
+	 * reuse, and a later recovery could follow the stale one instead.
+	 */
+	if (!fs->ro) {
 		err = qfs_checkpoint(fs);
 		if (err)
 			goto fail;

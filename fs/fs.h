@@ -47,8 +47,8 @@ struct qfs_file;
 struct qfs_format_opts {
 	uint32_t seg_bytes;   /* segment size; 0: default 512 KiB */
 	uint64_t bytes;       /* file-system size; 0: the whole device */
-	uint8_t uuid[16];     /* all zero: derived from the old superblock, so
-				 a re-format never matches the old log */
+	uint8_t uuid[16];     /* all zero: fresh random bytes (the usual case), so
+				 nothing of an earlier format is ever accepted */
 };
 /* Make an empty file system on dev (overwrites it: the caller decides). */
 int qfs_format(struct blk_dev *dev, const struct qfs_format_opts *opts);

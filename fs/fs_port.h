@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 static inline void *qfs_malloc(size_t n) { return malloc(n); }
 static inline void *qfs_zalloc(size_t n) { return calloc(1, n); }
 static inline void qfs_free(void *p) { free(p); }
@@ -29,6 +30,18 @@ static inline void *qfs_page_alloc(size_t n)
 	return p;
 }
 static inline void qfs_page_free(void *p, size_t n) { (void)n; free(p); }
+/* Fresh random bytes (a format's uuid): the kernel's entropy pool; 0 or -EIO. */
+static inline int qfs_random(void *buf, size_t n)
+{
+	for (size_t done = 0; done < n;) {
+		ssize_t r = getrandom((char *)buf + done, n - done, 0);
+		if (r < 0 && errno != EINTR)
+			return -EIO;
+		if (r > 0)
+			done += (size_t)r;
+	}
+	return 0;
+}
 #elif defined(QUILL_KERNEL)
 #include "kernel/kernel.h"
 static inline void *qfs_malloc(size_t n) { return kmalloc(n); }
@@ -43,6 +56,12 @@ static inline void qfs_page_free(void *p, size_t n)
 {
 	if (p)
 		frames_free((uint64_t)(uintptr_t)p, (n + PAGE_SIZE - 1) / PAGE_SIZE);
+}
+/* Fresh random bytes (a format's uuid): RDSEED/RDRAND mixed with the TSC. */
+static inline int qfs_random(void *buf, size_t n)
+{
+	random_bytes(buf, n);
+	return 0;
 }
 #else
 #error "build fs/ with -DQUILL_HOST or -DQUILL_KERNEL"

@@ -103,6 +103,15 @@ void *kmalloc(size_t size);
 void *kzalloc(size_t size);
 void kfree(void *p);
 
+/* ---- random.c ---- */
+/*
+ * n unpredictable bytes for identifiers (a file system's uuid), not for
+ * keys: RDSEED or RDRAND where CPUID offers them, always mixed with TSC
+ * readings taken around them, so two boots never agree even on a CPU
+ * without either instruction (QEMU's default TCG CPU).
+ */
+void random_bytes(void *buf, size_t n);
+
 /* ---- cmdline.c ---- */
 /*
  * Every accepted key is declared where it is used, with CMDLINE_KEY; the

@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "fs/fs.h"
@@ -82,13 +81,6 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	struct qfs_format_opts o = {.seg_bytes = (uint32_t)seg, .bytes = size};
-	/* A fresh uuid: time and pid, so two images never share one. */
-	uint64_t t = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	uint64_t n = (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15ull;
-	memcpy(o.uuid, &t, 8);
-	memcpy(o.uuid + 8, &n, 8);
 	err = qfs_format(dev, &o);
 	if (err) {
 		fprintf(stderr, "mkfs.quillfs: %s: %s (%d)\n", path,

@@ -66,6 +66,23 @@ static inline uint64_t read_cr3(void) { uint64_t v; __asm__ volatile("mov %%cr3,
 static inline void write_cr3(uint64_t v) { __asm__ volatile("mov %0, %%cr3" : : "r"(v) : "memory"); }
 static inline void invlpg(uintptr_t va) { __asm__ volatile("invlpg (%0)" : : "r"(va) : "memory"); }
 static inline void cpu_pause(void) { __asm__ volatile("pause"); }
+/*
+ * Hardware random numbers (Intel SDM vol. 2, RDRAND and RDSEED): CF=1 when
+ * the value is valid. Callers check CPUID first (RDRAND: CPUID.1:ECX[30];
+ * RDSEED: CPUID.(7,0):EBX[18]) and retry a few times on CF=0.
+ */
+static inline bool rdrand64(uint64_t *v)
+{
+	uint8_t ok;
+	__asm__ volatile("rdrand %0; setc %1" : "=r"(*v), "=qm"(ok) : : "cc");
+	return ok;
+}
+static inline bool rdseed64(uint64_t *v)
+{
+	uint8_t ok;
+	__asm__ volatile("rdseed %0; setc %1" : "=r"(*v), "=qm"(ok) : : "cc");
+	return ok;
+}
 
 /* cpu.c: whether spin loops should pause (false under QEMU TCG); set by cpu_init() at boot. */
 extern bool cpu_spin_pause;

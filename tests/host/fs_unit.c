@@ -530,6 +530,43 @@ T(reformat_ignores_old_log)
 	return 0;
 }
 
+/*
+ * A disk whose superblocks were wiped (as a user might before reusing it)
+ * and formatted again: the new file system must be empty. A uuid derived
+ * from what the device held let the old checkpoint's log chain onto it.
+ */
+T(reformat_zeroed_superblocks)
+{
+	CHECK_OK(qfs_mkdir(fs, "/olddir"));
+	for (int i = 0; i < 20; i++) {
+		char p[32];
+		snprintf(p, sizeof(p), "/olddir/f%d", i);
+		CHECK_OK(put_file(fs, p, "old data", 8));
+		if (i % 5 == 0)
+			CHECK_OK(qfs_sync(fs));
+	}
+	CHECK_OK(qfs_unmount(fs));
+	fs = NULL;
+	for (int round = 0; round < 3; round++) {
+		memset(dev->mem, 0, 2 * QFS_BLOCK_SIZE);
+		CHECK_OK(qfs_format(&dev->dev, NULL));
+		CHECK_OK(qfs_mount(&dev->dev, NULL, &fs));
+		struct qfs_dirent e;
+		uint64_t cookie = 0;
+		int r = qfs_readdir(fs, "/", &cookie, &e);
+		CHECK(r == 0, "round %d: the new root is not empty (%d, first entry '%s')", round, r,
+		      r == 1 ? e.name : "");
+		CHECK_OK(put_file(fs, "/new", "new", 3));
+		CHECK_OK(qfs_unmount(fs));
+		fs = NULL;
+		char first[200];
+		int p = fsck_quiet(&dev->dev, first, sizeof(first));
+		CHECK(p == 0, "round %d: fsck: %d problems: %s", round, p, first);
+	}
+	CHECK_OK(qfs_mount(&dev->dev, NULL, &fs));
+	return 0;
+}
+
 T(segment_sizes)
 {
 	static const uint32_t sizes[] = {64 << 10, 128 << 10, 1 << 20, 4 << 20};
@@ -713,6 +750,7 @@ int main(void)
 	RUN(read_only, 8 * MiB, 0);
 	RUN(refuse_bad_images, 8 * MiB, 0);
 	RUN(reformat_ignores_old_log, 8 * MiB, 0);
+	RUN(reformat_zeroed_superblocks, 8 * MiB, 0);
 	RUN(segment_sizes, 8 * MiB, 0);
 	RUN(fsck_repair, 8 * MiB, 0);
 	test_run("churn_full", churn_full_);

@@ -16,31 +16,56 @@
 static struct blk_dev *blk_devs[BLK_MAX_DEVS];
 static unsigned blk_ndevs;
 
+/* The segment list of a read or write (blk.h): 0 or -EINVAL. */
+static int blk_check_segs(const struct blk_req *req)
+{
+	if (req->nsegs > BLK_MAX_SEGS || !req->segs)
+		return -EINVAL;
+	uint64_t sum = 0;
+	for (uint32_t i = 0; i < req->nsegs; i++) {
+		const struct blk_seg *s = &req->segs[i];
+		if (!s->buf || ((uintptr_t)s->buf & (BLK_SECTOR_SIZE - 1)) || s->len == 0 ||
+		    (s->len & (BLK_SECTOR_SIZE - 1)))
+			return -EINVAL;
+		sum += s->len;
+	}
+	return sum == req->len ? 0 : -EINVAL;
+}
+
 int blk_check(const struct blk_dev *dev, const struct blk_req *req)
 {
 	if (dev->broken)
 		return -ENODEV;
 	switch (req->op) {
 	case BLK_OP_FLUSH:
-		return 0;
+		return req->nsegs ? -EINVAL : 0;
 	case BLK_OP_GET_ID:
 		if (!(dev->flags & BLK_F_GET_ID))
 			return -EOPNOTSUPP;
-		if (!req->buf || req->len == 0)
+		if (!req->buf || req->len == 0 || req->nsegs)
 			return -EINVAL;
 		return 0;
 	case BLK_OP_READ:
 	case BLK_OP_WRITE:
-		if (!req->buf || ((uintptr_t)req->buf & (BLK_SECTOR_SIZE - 1)))
+		if (__builtin_expect(req->nsegs != 0, 0)) { /* one buffer stays the quick case */
+			int err = blk_check_segs(req);
+			if (err)
+				return err;
+		} else if (!req->buf || ((uintptr_t)req->buf & (BLK_SECTOR_SIZE - 1))) {
 			return -EINVAL;
+		}
 		break;
 	case BLK_OP_DISCARD:
 		if (!(dev->flags & BLK_F_DISCARD))
 			return -EOPNOTSUPP;
+		if (req->nsegs)
+			return -EINVAL;
 		break;
 	case BLK_OP_WRITE_ZEROES:
 		if (!(dev->flags & BLK_F_WRITE_ZEROES))
 			return -EOPNOTSUPP;
+		if (req->nsegs)
+			return -EINVAL;
 		break;
 	default:
 		return -EINVAL;

@@ -8,17 +8,31 @@
  * block size; byte counts and sectors must be multiples of the logical block
  * size (dev->lbs) and buffers aligned to 512 bytes.
  *
+ * Scatter-gather: a READ or WRITE may take its data from (or put it into)
+ * several pieces of memory, req->segs[0 .. nsegs), in order, instead of one
+ * buffer (blk_req_init_sg() helps). Each piece is 512-byte aligned and a
+ * non-zero multiple of 512 bytes; only the whole request must be a multiple
+ * of dev->lbs, so one logical block may straddle two pieces. len is the
+ * pieces' sum; buf is not looked at. At most BLK_MAX_SEGS pieces. Other ops
+ * take no segments (nsegs 0). The device may send a request to the medium
+ * as several device requests (by its size and segment limits); it still
+ * completes once, with the first error.
+ *
  * Asynchronous requests:
  *   - The caller fills a struct blk_req (blk_req_init() helps) and calls
  *     blk_submit(). The request then belongs to the device until its done()
- *     callback runs; the caller MUST NOT touch it or its buffers before then.
+ *     callback runs; the caller MUST NOT touch it or its buffers before then
+ *     (with segments: nor the segment array, nor any piece's memory).
  *   - blk_submit() never blocks and never allocates. When the device's ring is
  *     full the request waits in the device's software queue, in order.
  *   - blk_submit() returns 0 (done() will be called exactly once, later, never
  *     from inside blk_submit) or a negative error when the request is rejected
  *     before reaching the device (done() is then NOT called):
  *       -EINVAL     bad op, length 0 or not a multiple of the block size,
- *                   misaligned buffer
+ *                   misaligned buffer; segments on an op other than READ or
+ *                   WRITE, more than BLK_MAX_SEGS of them, one misaligned,
+ *                   empty or not a multiple of 512 bytes, or their sum not
+ *                   len
  *       -ERANGE     any part beyond the device's capacity
  *       -EROFS      write, discard or write-zeroes on a read-only device
  *       -EOPNOTSUPP op the device did not offer (discard, write-zeroes, id)
@@ -62,12 +76,21 @@ enum blk_op {
 struct blk_req;
 typedef void (*blk_done_fn)(struct blk_req *req);
 
+/* One piece of a scatter-gather request's data. */
+struct blk_seg {
+	void *buf;     /* 512-byte aligned (identity-mapped: virtual == physical) */
+	uint32_t len;  /* bytes: a multiple of 512, not 0 */
+};
+#define BLK_MAX_SEGS 256  /* segments per request, at most */
+
 struct blk_req {
 	/* Filled by the caller. */
 	uint8_t op;          /* enum blk_op */
 	uint64_t sector;     /* 512-byte units */
-	void *buf;           /* data (identity-mapped: virtual == physical) */
-	uint32_t len;        /* bytes; 0 for FLUSH */
+	void *buf;           /* the data when nsegs == 0 (identity-mapped: virtual == physical) */
+	uint32_t len;        /* bytes; 0 for FLUSH; with segments, their sum */
+	const struct blk_seg *segs; /* nsegs > 0: the data is these pieces, in order; buf unused */
+	uint32_t nsegs;
 	blk_done_fn done;
 	void *ctx;           /* caller's, untouched by the device */
 	/* Set by the device before done(). */
@@ -139,10 +162,39 @@ static inline void blk_req_init(struct blk_req *r, enum blk_op op, uint64_t sect
 	r->sector = sector;
 	r->buf = buf;
 	r->len = len;
+	r->segs = 0;
+	r->nsegs = 0;
 	r->done = done;
 	r->ctx = ctx;
 	r->status = 0;
 	r->next = 0;
+}
+
+/* A read or write whose data is segs[0..nsegs); len is their sum. */
+static inline void blk_req_init_sg(struct blk_req *r, enum blk_op op, uint64_t sector,
+				   const struct blk_seg *segs, uint32_t nsegs, blk_done_fn done, void *ctx)
+{
+	uint64_t len = 0;
+	for (uint32_t i = 0; i < nsegs; i++)
+		len += segs[i].len;
+	/* A sum past 32 bits cannot equal len: blk_check() refuses the request. */
+	blk_req_init(r, op, sector, 0, len > UINT32_MAX ? 0 : (uint32_t)len, done, ctx);
+	r->segs = segs;
+	r->nsegs = nsegs;
+}
+
+/* A read or write's data as a segment list: req->segs, or its one buffer put in *one. */
+static inline const struct blk_seg *blk_req_data(const struct blk_req *r, struct blk_seg *one,
+						 uint32_t *nsegs)
+{
+	if (r->nsegs) {
+		*nsegs = r->nsegs;
+		return r->segs;
+	}
+	one->buf = r->buf;
+	one->len = r->len;
+	*nsegs = 1;
+	return one;
 }
 
 /* Check req against dev (see the error list above); 0 when acceptable. */

@@ -1061,15 +1061,30 @@ static int blk_check_reference(const struct blk_dev *dev, const struct blk_req *
 	if (req->op > BLK_OP_GET_ID)
 		return -EINVAL;
 	if (req->op == BLK_OP_FLUSH)
-		return 0;
+		return req->nsegs ? -EINVAL : 0;
 	if ((req->op == BLK_OP_DISCARD && !(dev->flags & BLK_F_DISCARD)) ||
 	    (req->op == BLK_OP_WRITE_ZEROES && !(dev->flags & BLK_F_WRITE_ZEROES)) ||
 	    (req->op == BLK_OP_GET_ID && !(dev->flags & BLK_F_GET_ID)))
 		return -EOPNOTSUPP;
+	if (req->nsegs && !data)
+		return -EINVAL;
 	if (req->op == BLK_OP_GET_ID)
 		return req->buf && req->len ? 0 : -EINVAL;
-	if (data && (!req->buf || (uintptr_t)req->buf % BLK_SECTOR_SIZE))
+	if (data && req->nsegs) {
+		if (req->nsegs > BLK_MAX_SEGS || !req->segs)
+			return -EINVAL;
+		uint64_t sum = 0;
+		for (uint32_t i = 0; i < req->nsegs; i++) {
+			const struct blk_seg *g = &req->segs[i];
+			if (!g->buf || (uintptr_t)g->buf % BLK_SECTOR_SIZE || g->len == 0 || g->len % BLK_SECTOR_SIZE)
+				return -EINVAL;
+			sum += g->len;
+		}
+		if (sum != req->len)
+			return -EINVAL;
+	} else if (data && (!req->buf || (uintptr_t)req->buf % BLK_SECTOR_SIZE)) {
 		return -EINVAL;
+	}
 	if (req->op != BLK_OP_READ && (dev->flags & BLK_F_RO))
 		return -EROFS;
 	if (req->len == 0 || req->len % dev->lbs || (req->sector * BLK_SECTOR_SIZE) % dev->lbs)
@@ -1114,6 +1129,58 @@ static int t_blk_check(void)
 	return 0;
 }
 
+/* blk_check() of segment lists against the contract, on every op, edge and device kind. */
+static int t_blk_check_sg(void)
+{
+	static uint8_t buf[16384] __attribute__((aligned(4096)));
+	static struct blk_seg many[BLK_MAX_SEGS + 1];
+	for (unsigned i = 0; i <= BLK_MAX_SEGS; i++)
+		many[i] = (struct blk_seg){buf, 512};
+	const struct {
+		struct blk_seg segs[3];
+		uint32_t nsegs;
+		bool many;
+	} lists[] = {
+		{{{buf, 512}}, 1, false},
+		{{{buf + 4096, 4096}, {buf, 512}}, 2, false},
+		{{{buf, 3584}, {buf + 8192, 512}, {buf + 4096, 4096}}, 3, false},
+		{{{buf + 8, 512}}, 1, false},
+		{{{buf, 512}, {buf + 4096, 0}}, 2, false},
+		{{{buf, 700}, {buf + 4096, 324}}, 2, false},
+		{{{NULL, 512}}, 1, false},
+		{{{0}}, BLK_MAX_SEGS, true},
+		{{{0}}, BLK_MAX_SEGS + 1, true},
+		{{{0}}, 8, false}, /* segs NULL */
+	};
+	const uint32_t lens[] = {0, 512, 1024, 4096, 4608, 8192, 1u << 17};
+	const uint64_t sectors[] = {0, 1, 8, 8184, 8191, 8192, UINT64_MAX};
+	unsigned compared = 0;
+	for (unsigned lbs = 512; lbs <= 4096; lbs *= 8)
+		for (uint32_t flags = 0; flags < 32; flags++)
+			for (unsigned op = 0; op <= BLK_OP_GET_ID + 1; op++)
+				for (size_t k = 0; k < sizeof(lists) / sizeof(lists[0]); k++)
+					for (size_t l = 0; l < sizeof(lens) / sizeof(lens[0]); l++)
+						for (size_t sc = 0; sc < sizeof(sectors) / sizeof(sectors[0]); sc++) {
+							struct blk_dev dev = {.lbs = lbs, .pbs = lbs, .capacity = 8192,
+									      .flags = flags};
+							struct blk_req r = {.op = (uint8_t)op, .sector = sectors[sc],
+									    .buf = buf, .len = lens[l],
+									    .segs = lists[k].many ? many : lists[k].segs,
+									    .nsegs = lists[k].nsegs};
+							if (k == sizeof(lists) / sizeof(lists[0]) - 1)
+								r.segs = NULL;
+							int got = blk_check(&dev, &r), want = blk_check_reference(&dev, &r);
+							HT_CHECK(got == want,
+								 "op %u lbs %u flags %#x sector %llu len %u list %zu: %d, "
+								 "contract says %d",
+								 op, lbs, flags, (unsigned long long)sectors[sc], lens[l], k, got,
+								 want);
+							compared++;
+						}
+	HT_CHECK(compared > 50000, "only %u cases", compared);
+	return 0;
+}
+
 static const struct {
 	const char *name;
 	int (*fn)(void);
@@ -1149,6 +1216,7 @@ static const struct {
 	{"vblk_packed_watchdog_race", t_watchdog_race_packed},
 	{"vblk_packed_wait_modes", t_wait_modes_packed},
 	{"vblk_packed_discard_write_zeroes", t_discard_zeroes_packed},
+	{"blk_check_sg", t_blk_check_sg},
 };
 
 /* Drivers are never detached: each case leaves its device behind on purpose. */

@@ -38,7 +38,7 @@ static void crash_observe(struct blkdev_ram *r, struct blk_req *req)
 		if (!w->data)
 			abort();
 		if (req->op == BLK_OP_WRITE)
-			memcpy(w->data, req->buf, req->len);
+			blkdev_req_copy(req, w->data, true);
 		else
 			memset(w->data, 0, req->len);
 		w->done_at = t->events;

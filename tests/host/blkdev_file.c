@@ -37,35 +37,43 @@ static void file_kick(struct blk_dev *dev)
 {
 }
 
+/* len bytes at off into buf (reads past the end of a sparse file give zeroes), or out of it. */
+static int file_rw(struct blkdev_file *f, bool write, off_t off, uint8_t *buf, size_t len)
+{
+	size_t done = 0;
+	while (done < len) {
+		ssize_t n = write ? pwrite(f->fd, buf + done, len - done, off + (off_t)done)
+				  : pread(f->fd, buf + done, len - done, off + (off_t)done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 || (n == 0 && write))
+			return -EIO;
+		if (n == 0) {
+			memset(buf + done, 0, len - done);
+			break;
+		}
+		done += (size_t)n;
+	}
+	return 0;
+}
+
 static int file_exec(struct blkdev_file *f, struct blk_req *req)
 {
 	off_t off = (off_t)(req->sector * BLK_SECTOR_SIZE);
-	size_t done = 0;
 	switch (req->op) {
 	case BLK_OP_READ:
-		while (done < req->len) {
-			ssize_t n = pread(f->fd, (uint8_t *)req->buf + done, req->len - done, off + (off_t)done);
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n < 0)
-				return -EIO;
-			if (n == 0) { /* beyond the end of a sparse file: zeroes */
-				memset((uint8_t *)req->buf + done, 0, req->len - done);
-				break;
-			}
-			done += (size_t)n;
+	case BLK_OP_WRITE: {
+		struct blk_seg one;
+		uint32_t n;
+		const struct blk_seg *seg = blk_req_data(req, &one, &n);
+		for (uint32_t i = 0; i < n; i++) {
+			int err = file_rw(f, req->op == BLK_OP_WRITE, off, seg[i].buf, seg[i].len);
+			if (err)
+				return err;
+			off += (off_t)seg[i].len;
 		}
 		return 0;
-	case BLK_OP_WRITE:
-		while (done < req->len) {
-			ssize_t n = pwrite(f->fd, (uint8_t *)req->buf + done, req->len - done, off + (off_t)done);
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n <= 0)
-				return -EIO;
-			done += (size_t)n;
-		}
-		return 0;
+	}
 	case BLK_OP_FLUSH:
 		return fdatasync(f->fd) ? -EIO : 0;
 	default:

@@ -36,6 +36,8 @@ struct blkdev_ram {
 /* A zeroed device of `bytes`, or one over `mem` (not freed by blkdev_ram_free). */
 struct blkdev_ram *blkdev_ram_new(uint64_t bytes, uint8_t *mem);
 void blkdev_ram_free(struct blkdev_ram *r);
+/* A read or write's data (its buffer, or its segments in order) into mem (to_mem), or out of it. */
+void blkdev_req_copy(const struct blk_req *req, uint8_t *mem, bool to_mem);
 
 /* ---- blkdev_file.c ---- */
 /* Open path (O_RDWR, or O_RDONLY with read_only); NULL with errno set on failure. */

@@ -32,6 +32,20 @@ static void ram_kick(struct blk_dev *dev)
 	dev->stats.kicks++;
 }
 
+void blkdev_req_copy(const struct blk_req *req, uint8_t *mem, bool to_mem)
+{
+	struct blk_seg one;
+	uint32_t n;
+	const struct blk_seg *seg = blk_req_data(req, &one, &n);
+	for (uint32_t i = 0; i < n; i++) {
+		if (to_mem)
+			memcpy(mem, seg[i].buf, seg[i].len);
+		else
+			memcpy(seg[i].buf, mem, seg[i].len);
+		mem += seg[i].len;
+	}
+}
+
 static void ram_exec(struct blkdev_ram *r, struct blk_req *req)
 {
 	uint64_t off = req->sector * BLK_SECTOR_SIZE;
@@ -45,12 +59,12 @@ static void ram_exec(struct blkdev_ram *r, struct blk_req *req)
 	}
 	switch (req->op) {
 	case BLK_OP_READ:
-		memcpy(req->buf, r->mem + off, req->len);
+		blkdev_req_copy(req, r->mem + off, false);
 		r->dev.stats.reads++;
 		r->dev.stats.read_bytes += req->len;
 		break;
 	case BLK_OP_WRITE:
-		memcpy(r->mem + off, req->buf, req->len);
+		blkdev_req_copy(req, r->mem + off, true);
 		r->writes++;
 		r->dev.stats.writes++;
 		r->dev.stats.write_bytes += req->len;

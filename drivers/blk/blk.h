@@ -32,7 +32,8 @@
  *                   misaligned buffer; segments on an op other than READ or
  *                   WRITE, more than BLK_MAX_SEGS of them, one misaligned,
  *                   empty or not a multiple of 512 bytes, or their sum not
- *                   len
+ *                   len; (virtio-blk) segments so small that one logical
+ *                   block needs more pieces than the device takes at once
  *       -ERANGE     any part beyond the device's capacity
  *       -EROFS      write, discard or write-zeroes on a read-only device
  *       -EOPNOTSUPP op the device did not offer (discard, write-zeroes, id)

@@ -4,10 +4,14 @@
  *
  *   attach    negotiate -> config snapshot -> limits -> interrupts -> queues
  *             -> DRIVER_OK
- *   submit    request -> parts (each at most max_part bytes, seg_bytes per
- *             descriptor, lbs-aligned) -> header, data, status descriptors
- *             (one indirect slot when negotiated); ring full -> software
- *             queue, in order, drained as slots free up
+ *   submit    request -> parts (each at most max_part bytes and max_segs
+ *             data descriptors of at most seg_bytes, lbs-aligned; the data
+ *             one buffer or the request's segments, a segment split between
+ *             descriptors or parts where needed) -> header, data, status
+ *             descriptors (one indirect slot when negotiated); ring full ->
+ *             software queue, in order, drained as slots free up. Two cases
+ *             skip the part loop: one buffer in one descriptor, and a
+ *             scatter-gather request that fits one device request whole
  *   kick      one notification per batch, only if the device wants it
  *   complete  interrupt (MSI-X vector or INTx) or poll -> drain: disable ->
  *             get -> status byte -> part done -> request done -> pump the
@@ -39,6 +43,8 @@
 #include "kernel/kernel.h"
 
 #define VBLK_MAX_SEGS 32              /* data descriptors per virtio request */
+/* A part (header, data, status) always fits the indirect table each ring slot has. */
+_Static_assert(VBLK_MAX_SEGS + 2 <= VIRTQ_IND_MAX, "indirect tables hold a whole part");
 #define VBLK_SEG_CAP (4u << 20)       /* bytes per descriptor without SIZE_MAX */
 #define VBLK_PART_CAP (4u << 20)      /* bytes per virtio request */
 #define VBLK_DWZ_CAP (1u << 22)       /* sectors per discard/write-zeroes request */
@@ -51,8 +57,11 @@
 
 /* blk_req.drv[] while the driver owns a request */
 #define VBLK_PARTS 0   /* parts on the ring */
-#define VBLK_ISSUED 1  /* bytes handed to the device so far */
-#define VBLK_ALL 2     /* every part issued */
+#define VBLK_ISSUED 1  /* bytes handed to the device so far; len once every part is out */
+#define VBLK_SEG 2     /* read/write split into parts: the segment where the next part starts ... */
+#define VBLK_SEG_OFF 3 /* ... and its offset in that segment */
+_Static_assert(VBLK_SEG_OFF < sizeof(((struct blk_req *)0)->drv) / sizeof(uint32_t),
+	       "blk_req.drv[] holds the driver's state of a request");
 
 CMDLINE_KEY(blk_poll, "blk.poll", cmdline_valid_bool,
 	    "1: virtio-blk takes completions by polling the used ring, no interrupts (benchmarks)");
@@ -95,6 +104,7 @@ struct vblk {
 	struct blk_req *q_head, *q_tail;        /* waiting for ring space */
 	struct blk_req *defer_head, *defer_tail; /* complete at the next drain */
 	uint32_t seg_bytes, max_segs, max_part;
+	bool frag_check;                        /* a block in 512-byte pieces may not fit max_segs: check segments */
 	uint32_t max_discard, max_wz;           /* sectors per request */
 	uint64_t completions;                   /* requests finished */
 	uint64_t wait_mark;
@@ -146,7 +156,7 @@ static void vblk_part_done(struct vblk *vb, struct blk_req *req, int err)
 {
 	if (err && !req->status)
 		req->status = err;
-	if (--req->drv[VBLK_PARTS] == 0 && req->drv[VBLK_ALL])
+	if (--req->drv[VBLK_PARTS] == 0 && req->drv[VBLK_ISSUED] == req->len)
 		vblk_finish(vb, req);
 }
 
@@ -168,7 +178,7 @@ static void vblk_break(struct vblk *vb, const char *why)
 	vb->q_head = vb->q_tail = NULL;
 	while (r) {
 		struct blk_req *next = r->next;
-		r->drv[VBLK_ALL] = 1;
+		r->drv[VBLK_ISSUED] = r->len; /* nothing more goes out */
 		if (r->drv[VBLK_PARTS] == 0) { /* else it ends with its last part below */
 			r->status = -ENODEV;
 			vblk_finish(vb, r);
@@ -217,6 +227,7 @@ static void vblk_complete(struct vblk *vb, struct vblk_queue *q, struct vblk_tok
 
 /* ---- submission ---- */
 
+/* A request without segments that one data descriptor takes whole, none of it issued yet. */
 static bool vblk_is_simple(const struct vblk *vb, const struct blk_req *req)
 {
 	return (req->op == BLK_OP_READ || req->op == BLK_OP_WRITE) && req->len <= vb->seg_bytes &&
@@ -248,7 +259,136 @@ static bool vblk_issue_simple(struct vblk *vb, struct vblk_queue *q, struct blk_
 	vb->batch = true;
 	req->drv[VBLK_PARTS] = 1;
 	req->drv[VBLK_ISSUED] = req->len;
-	req->drv[VBLK_ALL] = 1;
+	return true;
+}
+
+/* The header and status byte of the part whose chain starts at head. */
+static struct vblk_dma *vblk_part_dma(struct vblk_queue *q, int head, uint32_t type, uint64_t sector)
+{
+	struct vblk_dma *s = &q->dma[head];
+	s->hdr.type = type;
+	s->hdr.reserved = 0;
+	s->hdr.sector = sector;
+	s->status = 0xff; /* a device that completes without writing the status is caught */
+	return s;
+}
+
+/* Put the part b[0 .. nout + nin) on q's ring as head's chain; false when it does not go now. */
+static bool vblk_add_part(struct vblk *vb, struct vblk_queue *q, int head, struct blk_req *req,
+			  const struct virtq_buf *b, unsigned nout, unsigned nin, uint64_t now)
+{
+	q->tok[head].req = req;
+	q->tok[head].tsc = now;
+	if (virtq_add(&q->vq, b, nout, nin, &q->tok[head]) < 0) {
+		q->tok[head].req = NULL;
+		return false; /* -ENOSPC: no room for a direct chain yet; -ENODEV: broken */
+	}
+	q->parts++;
+	vb->batch = true;
+	req->drv[VBLK_PARTS]++;
+	return true;
+}
+
+/*
+ * A scatter-gather read or write that goes out whole as one device request
+ * (few enough segments, none longer than a descriptor takes, room on the
+ * ring): the fsync'd write's record sector and data block. false when it
+ * does not fit so; vblk_issue_parts() then splits it.
+ */
+static bool vblk_issue_sg_whole(struct vblk *vb, struct vblk_queue *q, struct blk_req *req, uint64_t now)
+{
+	uint32_t n = req->nsegs;
+	if (n > vb->max_segs || req->len > vb->max_part || virtq_cost(&q->vq, n + 2) > q->vq.num_free)
+		return false;
+	struct virtq_buf b[VBLK_MAX_SEGS + 2];
+	for (uint32_t i = 0; i < n; i++) {
+		const struct blk_seg *g = &req->segs[i];
+		if (g->len > vb->seg_bytes)
+			return false;
+		b[1 + i] = (struct virtq_buf){vblk_addr(g->buf), g->len};
+	}
+	int head = virtq_peek_head(&q->vq);
+	bool read = req->op == BLK_OP_READ;
+	struct vblk_dma *s = vblk_part_dma(q, head, read ? VIRTIO_BLK_T_IN : VIRTIO_BLK_T_OUT, req->sector);
+	b[0] = (struct virtq_buf){vblk_addr(&s->hdr), sizeof(s->hdr)};
+	b[1 + n] = (struct virtq_buf){vblk_addr(&s->status), 1};
+	if (!vblk_add_part(vb, q, head, req, b, read ? 1 : 1 + n, read ? n + 1 : 1, now))
+		return false;
+	req->drv[VBLK_ISSUED] = req->len;
+	return true;
+}
+
+/*
+ * The data descriptors of a read or write's next part, from segment *seg,
+ * offset *off: at most max_descs, each at most seg_bytes, together at most
+ * max_part bytes and whole logical blocks (a segment is split between two
+ * parts where a block straddles the end). Returns the part's bytes (0: not
+ * one whole block fits in max_descs), its descriptors in d[0 .. *ndesc), and
+ * moves *seg, *off past it.
+ */
+static uint32_t vblk_data_part(const struct vblk *vb, const struct blk_seg *segs, uint32_t nsegs,
+			       uint32_t *seg, uint32_t *off, unsigned max_descs, struct virtq_buf *d,
+			       unsigned *ndesc)
+{
+	uint32_t total = 0, i = *seg, o = *off;
+	unsigned n = 0;
+	while (n < max_descs && i < nsegs && total < vb->max_part) {
+		uint32_t l = MIN(MIN(segs[i].len - o, vb->seg_bytes), vb->max_part - total);
+		d[n++] = (struct virtq_buf){vblk_addr(segs[i].buf) + o, l};
+		total += l;
+		o += l;
+		if (o == segs[i].len) {
+			i++;
+			o = 0;
+		}
+	}
+	/* Give back what follows the last whole block, from the end (every length is a multiple of 512). */
+	uint32_t excess = total & (vb->bd.lbs - 1);
+	total -= excess;
+	while (excess) {
+		if (o == 0)
+			o = segs[--i].len; /* the last descriptor ended the segment before */
+		struct virtq_buf *last = &d[n - 1];
+		uint32_t back = MIN(excess, last->len);
+		last->len -= back;
+		o -= back;
+		excess -= back;
+		if (!last->len)
+			n--;
+	}
+	*seg = i;
+	*off = o;
+	*ndesc = n;
+	return total;
+}
+
+/*
+ * A device whose requests take fewer descriptors than a logical block has
+ * 512-byte pieces (vb->frag_check) cannot take every segment list: true when
+ * each block of req's fits one device request. Whole blocks inside one
+ * segment always do (vblk_limits: max_part holds a block).
+ */
+static __attribute__((cold, noinline)) bool vblk_segs_fit(const struct vblk *vb, const struct blk_req *req)
+{
+	uint32_t lbs = vb->bd.lbs, in_block = 0;
+	unsigned descs = 0;
+	for (uint32_t i = 0; i < req->nsegs; i++) {
+		uint32_t left = req->segs[i].len;
+		if (in_block == 0)
+			left &= lbs - 1; /* skip the whole blocks */
+		while (left) {
+			uint32_t piece = MIN(left, lbs - in_block);
+			descs += (piece + vb->seg_bytes - 1) / vb->seg_bytes;
+			if (descs > vb->max_segs)
+				return false;
+			in_block += piece;
+			left -= piece;
+			if (in_block == lbs) {
+				in_block = descs = 0;
+				left &= lbs - 1;
+			}
+		}
+	}
 	return true;
 }
 
@@ -256,53 +396,54 @@ static bool vblk_issue_simple(struct vblk *vb, struct vblk_queue *q, struct blk_
 static bool vblk_issue_parts(struct vblk *vb, struct vblk_queue *q, struct blk_req *req, uint64_t now)
 {
 	struct virtq *vq = &q->vq;
+	if (req->drv[VBLK_ISSUED] == 0) {
+		if (req->nsegs && vblk_issue_sg_whole(vb, q, req, now))
+			return true;
+		req->drv[VBLK_SEG] = 0;
+		req->drv[VBLK_SEG_OFF] = 0;
+	}
 	for (;;) {
 		int head = virtq_peek_head(vq);
 		if (head < 0)
 			return false;
-		struct vblk_dma *s = &q->dma[head];
+		struct vblk_dma *s = vblk_part_dma(q, head, 0, 0);
 		struct virtq_buf b[VBLK_MAX_SEGS + 2];
 		uint32_t off = req->drv[VBLK_ISSUED], part = req->len - off;
 		unsigned nout = 1, nin = 0;
-		s->hdr.reserved = 0;
-		s->hdr.sector = req->sector + (off >> BLK_SECTOR_SHIFT);
 		b[0] = (struct virtq_buf){vblk_addr(&s->hdr), sizeof(s->hdr)};
 		switch (req->op) {
 		case BLK_OP_READ:
 		case BLK_OP_WRITE: {
-			part = MIN(part, vb->max_part);
-			unsigned nseg = (part + vb->seg_bytes - 1) / vb->seg_bytes;
-			if (virtq_cost(vq, nseg + 2) > vq->num_free) {
+			struct blk_seg one;
+			uint32_t nsegs, seg = req->drv[VBLK_SEG], seg_off = req->drv[VBLK_SEG_OFF];
+			const struct blk_seg *segs = blk_req_data(req, &one, &nsegs);
+			unsigned room = vb->max_segs, nd;
+			if (virtq_cost(vq, room + 2) > vq->num_free) {
 				/* Direct descriptors: send what fits now, the rest later. */
 				if (vq->num_free < 3)
 					return false;
-				uint64_t fit = (uint64_t)(vq->num_free - 2) * vb->seg_bytes;
-				part = (uint32_t)ALIGN_DOWN(MIN((uint64_t)part, fit), (uint64_t)vb->bd.lbs);
-				if (!part)
-					return false;
-				nseg = (part + vb->seg_bytes - 1) / vb->seg_bytes;
+				room = MIN(room, vq->num_free - 2u);
 			}
-			uint64_t a = vblk_addr(req->buf) + off;
-			for (unsigned i = 0; i < nseg; i++) {
-				uint32_t l = MIN(vb->seg_bytes, part - i * vb->seg_bytes);
-				b[1 + i] = (struct virtq_buf){a + (uint64_t)i * vb->seg_bytes, l};
-			}
+			part = vblk_data_part(vb, segs, nsegs, &seg, &seg_off, room, &b[1], &nd);
+			if (!part)
+				return false; /* not a whole block in the free descriptors: wait for more */
+			req->drv[VBLK_SEG] = seg;
+			req->drv[VBLK_SEG_OFF] = seg_off;
+			s->hdr.sector = req->sector + (off >> BLK_SECTOR_SHIFT);
 			if (req->op == BLK_OP_WRITE) {
 				s->hdr.type = VIRTIO_BLK_T_OUT;
-				nout += nseg;
+				nout += nd;
 			} else {
 				s->hdr.type = VIRTIO_BLK_T_IN;
-				nin = nseg;
+				nin = nd;
 			}
 			break;
 		}
 		case BLK_OP_FLUSH:
 			s->hdr.type = VIRTIO_BLK_T_FLUSH;
-			s->hdr.sector = 0;
 			break;
 		case BLK_OP_GET_ID:
 			s->hdr.type = VIRTIO_BLK_T_GET_ID;
-			s->hdr.sector = 0;
 			b[1] = (struct virtq_buf){vblk_addr(req->buf), MIN(req->len, VIRTIO_BLK_ID_BYTES)};
 			nin = 1;
 			break;
@@ -312,7 +453,6 @@ static bool vblk_issue_parts(struct vblk *vb, struct vblk_queue *q, struct blk_r
 			uint64_t cap = (uint64_t)(dis ? vb->max_discard : vb->max_wz) << BLK_SECTOR_SHIFT;
 			part = (uint32_t)ALIGN_DOWN(MIN((uint64_t)part, cap), (uint64_t)vb->bd.lbs);
 			s->hdr.type = dis ? VIRTIO_BLK_T_DISCARD : VIRTIO_BLK_T_WRITE_ZEROES;
-			s->hdr.sector = 0;
 			s->dwz.sector = req->sector + (off >> BLK_SECTOR_SHIFT);
 			s->dwz.num_sectors = part >> BLK_SECTOR_SHIFT;
 			s->dwz.flags = 0;
@@ -321,35 +461,28 @@ static bool vblk_issue_parts(struct vblk *vb, struct vblk_queue *q, struct blk_r
 			break;
 		}
 		default:
-			part = req->len - off;
 			break;
 		}
-		/* A device that completes without writing the status is caught. */
-		s->status = 0xff;
 		b[nout + nin] = (struct virtq_buf){vblk_addr(&s->status), 1};
 		nin++;
-		q->tok[head].req = req;
-		q->tok[head].tsc = now;
-		int h = virtq_add(vq, b, nout, nin, &q->tok[head]);
-		if (h < 0) {
-			q->tok[head].req = NULL;
-			return false; /* -ENOSPC: no room for a direct chain yet; -ENODEV: broken */
-		}
-		q->parts++;
-		vb->batch = true;
-		req->drv[VBLK_PARTS]++;
+		if (!vblk_add_part(vb, q, head, req, b, nout, nin, now))
+			return false;
 		req->drv[VBLK_ISSUED] = off + part;
-		if (off + part >= req->len) {
-			req->drv[VBLK_ALL] = 1;
+		if (off + part >= req->len)
 			return true;
-		}
 	}
+}
+
+/* vblk_issue() of a request without segments. */
+static inline bool vblk_issue_buf(struct vblk *vb, struct vblk_queue *q, struct blk_req *req, uint64_t now)
+{
+	return vblk_is_simple(vb, req) ? vblk_issue_simple(vb, q, req, now) : vblk_issue_parts(vb, q, req, now);
 }
 
 /* Put as many parts of req on queue q as fit (now: the TSC); true once every part is out. */
 static inline bool vblk_issue(struct vblk *vb, struct vblk_queue *q, struct blk_req *req, uint64_t now)
 {
-	return vblk_is_simple(vb, req) ? vblk_issue_simple(vb, q, req, now) : vblk_issue_parts(vb, q, req, now);
+	return req->nsegs ? vblk_issue_parts(vb, q, req, now) : vblk_issue_buf(vb, q, req, now);
 }
 
 /* Issue waiting requests, in order, while some queue (the current one first) has room. */
@@ -379,7 +512,12 @@ static void vblk_enqueue(struct blk_req **head, struct blk_req **tail, struct bl
 	*tail = req;
 }
 
-static int vblk_submit(struct blk_dev *bd, struct blk_req *req)
+/*
+ * vblk_submit() of a request with segments (sg) or without. Inlined into
+ * each caller with sg constant, so the one-buffer copy carries no test of it.
+ */
+static inline __attribute__((always_inline)) int vblk_submit_common(struct blk_dev *bd,
+								    struct blk_req *req, bool sg)
 {
 	struct vblk *vb = vblk(bd);
 	uint64_t flags = irq_save();
@@ -389,19 +527,36 @@ static int vblk_submit(struct blk_dev *bd, struct blk_req *req)
 	}
 	req->drv[VBLK_PARTS] = 0;
 	req->drv[VBLK_ISSUED] = 0;
-	req->drv[VBLK_ALL] = 0;
 	req->submit_tsc = rdtsc();
 	if (bd->inflight++ == 0)
 		vb->progress_tsc = req->submit_tsc;
 	if (req->op == BLK_OP_FLUSH && !(bd->flags & BLK_F_FLUSH)) {
 		/* No volatile cache (writethrough): nothing to flush; done at the next drain. */
 		vblk_enqueue(&vb->defer_head, &vb->defer_tail, req);
-	} else if (vb->q_head || !vblk_issue(vb, &vb->q[vb->cur], req, req->submit_tsc)) {
+	} else if (vb->q_head || !(sg ? vblk_issue_parts(vb, &vb->q[vb->cur], req, req->submit_tsc)
+				      : vblk_issue_buf(vb, &vb->q[vb->cur], req, req->submit_tsc))) {
 		/* Behind earlier waiters, or only partly on the ring: the rest goes out later. */
 		vblk_enqueue(&vb->q_head, &vb->q_tail, req);
 	}
 	irq_restore(flags);
 	return 0;
+}
+
+/* Out of line: its code stays out of the one-buffer path's registers. */
+static __attribute__((noinline)) int vblk_submit_sg(struct blk_dev *bd, struct blk_req *req)
+{
+	struct vblk *vb = vblk(bd);
+	/* Refused before any of it reaches the device: a part cannot fail alone. */
+	if (vb->frag_check && !vblk_segs_fit(vb, req))
+		return -EINVAL;
+	return vblk_submit_common(bd, req, true);
+}
+
+static int vblk_submit(struct blk_dev *bd, struct blk_req *req)
+{
+	if (unlikely(req->nsegs)) /* the one-buffer path tests nothing else for segments */
+		return vblk_submit_sg(bd, req);
+	return vblk_submit_common(bd, req, false);
 }
 
 /* Notify every queue that got requests and wants to hear of them; the next batch goes to the next queue. */
@@ -718,6 +873,7 @@ static const char *vblk_limits(struct vblk *vb, uint16_t qsize)
 	vb->max_part = (uint32_t)ALIGN_DOWN(part, (uint64_t)vb->bd.lbs);
 	if (vb->max_part < vb->bd.lbs)
 		return "seg_max * size_max smaller than one block";
+	vb->frag_check = vb->bd.lbs / BLK_SECTOR_SIZE > vb->max_segs;
 	vb->max_discard = vb->max_wz = VBLK_DWZ_CAP;
 	if (virtio_has(vd, VIRTIO_BLK_F_DISCARD) && c->max_discard_sectors)
 		vb->max_discard = MIN(vb->max_discard, c->max_discard_sectors);

@@ -207,6 +207,11 @@ static bool dev_should_interrupt(void)
 	return dev_packed() ? psim_should_interrupt(&psd) : simdev_should_interrupt(&sd);
 }
 
+static uint64_t dev_indirect_seen(void)
+{
+	return dev_packed() ? psd.indirect_seen : sd.indirect_seen;
+}
+
 static struct fake *fake(struct virtio_dev *vd)
 {
 	return vd->transport;
@@ -713,17 +718,38 @@ static int t_status_errors(void)
 	return 0;
 }
 
-/* A misbehaving device: everything outstanding fails with -ENODEV, exactly once. */
-static int t_hostile(enum fake_mode mode, const char *what)
+/*
+ * A misbehaving device: everything outstanding fails with -ENODEV, exactly
+ * once. With sg, each request is three segments that go as two device
+ * requests (seg_max 4, size_max 4096), so requests die with parts done,
+ * parts on the ring and parts not yet issued.
+ */
+static int t_hostile_with(enum fake_mode mode, const char *what, bool sg)
 {
 	struct blk_dev *bd;
-	HT_CHECK(setup((struct fake_opts){.qmax = 16}, &bd) == 0, "attach");
-	enum { N = 40 };
+	struct fake_opts o = {.qmax = 16};
+	if (sg) {
+		o.seg_max = 4;
+		o.size_max = 4096;
+	}
+	HT_CHECK(setup(o, &bd) == 0, "attach");
+	enum { N = 40, SG_BYTES = 20480 };
 	static struct blk_req req[N];
-	uint8_t *buf = buffer(N * 4096);
+	static struct blk_seg segs[N][3];
+	uint8_t *buf = buffer(N * (sg ? SG_BYTES : 4096));
 	q_done = 0;
 	for (unsigned k = 0; k < N; k++) {
-		blk_req_init(&req[k], BLK_OP_WRITE, k * 8, buf + k * 4096, 4096, q_done_fn, NULL);
+		if (sg) {
+			/* 8 KiB, 4 KiB, 8 KiB: the middle piece first in memory */
+			uint8_t *at = buf + (size_t)k * SG_BYTES;
+			segs[k][0] = (struct blk_seg){at + 4096, 8192};
+			segs[k][1] = (struct blk_seg){at, 4096};
+			segs[k][2] = (struct blk_seg){at + 12288, 8192};
+			blk_req_init_sg(&req[k], BLK_OP_WRITE, (uint64_t)k * (SG_BYTES / 512), segs[k], 3,
+					q_done_fn, NULL);
+		} else {
+			blk_req_init(&req[k], BLK_OP_WRITE, k * 8, buf + k * 4096, 4096, q_done_fn, NULL);
+		}
 		HT_CHECK(blk_submit(bd, &req[k]) == 0, "submit");
 	}
 	blk_kick(bd);
@@ -745,6 +771,11 @@ static int t_hostile(enum fake_mode mode, const char *what)
 	return 0;
 }
 
+static int t_hostile(enum fake_mode mode, const char *what)
+{
+	return t_hostile_with(mode, what, false);
+}
+
 static int t_bad_status(void)
 {
 	return t_hostile(FAKE_BAD_STATUS, "status byte 7");
@@ -753,6 +784,16 @@ static int t_bad_status(void)
 static int t_bad_id(void)
 {
 	return t_hostile(FAKE_BAD_ID, "used id 9999");
+}
+
+static int t_sg_bad_status(void)
+{
+	return t_hostile_with(FAKE_BAD_STATUS, "status byte 7, segments", true);
+}
+
+static int t_sg_bad_id(void)
+{
+	return t_hostile_with(FAKE_BAD_ID, "used id 9999, segments", true);
 }
 
 static int t_watchdog(void)
@@ -1026,6 +1067,270 @@ static int t_config_change(void)
 	return 0;
 }
 
+/* ---- scatter-gather ---- */
+
+/*
+ * total bytes as pieces of pool for a request: between the fewest pieces of
+ * at most max_piece bytes and max_nsegs of them, random lengths (multiples
+ * of 512), each in its own slot of max_piece + 512 bytes, the slots in
+ * shuffled order and some pieces 512 bytes into theirs. Returns how many.
+ */
+static unsigned sg_layout(uint8_t *pool, uint32_t total, uint32_t max_piece, unsigned max_nsegs,
+			  struct blk_seg *segs)
+{
+	uint32_t sectors = total / 512, cap = max_piece / 512;
+	unsigned lo = (sectors + cap - 1) / cap, hi = sectors < max_nsegs ? sectors : max_nsegs;
+	unsigned n = lo + (unsigned)rand() % (hi - lo + 1);
+	uint32_t len[BLK_MAX_SEGS];
+	unsigned slot[BLK_MAX_SEGS];
+	for (unsigned i = 0; i < n; i++) {
+		len[i] = 1;
+		slot[i] = i;
+	}
+	for (uint32_t left = sectors - n; left;) {
+		unsigned i = (unsigned)rand() % n;
+		uint32_t add = 1 + (uint32_t)rand() % cap;
+		add = add < cap - len[i] ? add : cap - len[i];
+		add = add < left ? add : left;
+		len[i] += add;
+		left -= add;
+	}
+	for (unsigned i = n; i > 1; i--) {
+		unsigned j = (unsigned)rand() % i, t = slot[i - 1];
+		slot[i - 1] = slot[j];
+		slot[j] = t;
+	}
+	for (unsigned i = 0; i < n; i++)
+		segs[i] = (struct blk_seg){pool + (size_t)slot[i] * (max_piece + 512) + 512 * (rand() % 2),
+					   len[i] * 512};
+	return n;
+}
+
+static void sg_gather(const struct blk_seg *segs, unsigned n, uint8_t *out)
+{
+	for (unsigned i = 0; i < n; i++) {
+		memcpy(out, segs[i].buf, segs[i].len);
+		out += segs[i].len;
+	}
+}
+
+/* Submit reqs[0..n) at once, one kick, wait for every one; 0 or a failure. */
+static int sg_batch(struct blk_dev *bd, struct blk_req *reqs, unsigned n)
+{
+	q_done = 0;
+	for (unsigned k = 0; k < n; k++)
+		HT_CHECK(blk_submit(bd, &reqs[k]) == 0, "submit %u", k);
+	blk_kick(bd);
+	while (q_done < n)
+		HT_CHECK(bd->ops->wait(bd) == 0 || q_done == n, "wait failed at %u of %u", q_done, n);
+	for (unsigned k = 0; k < n; k++)
+		HT_CHECK(reqs[k].status == 0, "request %u: %d", k, reqs[k].status);
+	HT_CHECK(bd->inflight == 0 && !fk.err[0], "inflight %u, device: %s", bd->inflight, fk.err);
+	return 0;
+}
+
+/*
+ * Rounds of scatter-gather writes, then reads of the same ranges cut into
+ * other pieces, SG_BATCH requests in flight at once (each in its own part of
+ * the disk): the device must see each request's data as its segments in
+ * order (the fake device checks seg_max, size_max and whole blocks per
+ * device request), and reads must fill the segments in order.
+ */
+enum { SG_BATCH = 6, SG_ROUNDS = 20 };
+static int t_sg_io(struct fake_opts o, uint32_t max_piece, unsigned max_nsegs)
+{
+	struct blk_dev *bd;
+	HT_CHECK(setup(o, &bd) == 0, "attach");
+	uint32_t lbs = bd->lbs;
+	size_t region = (size_t)max_nsegs * (max_piece + 512);
+	uint8_t *wpool = buffer(region * SG_BATCH), *rpool = buffer(region * SG_BATCH);
+	static struct blk_seg wsegs[SG_BATCH][BLK_MAX_SEGS], rsegs[SG_BATCH][BLK_MAX_SEGS];
+	static struct blk_req req[SG_BATCH];
+	uint64_t area = (fk.disk_bytes / SG_BATCH) & ~(uint64_t)(lbs - 1);
+	uint64_t most = (uint64_t)max_nsegs * max_piece < area ? (uint64_t)max_nsegs * max_piece : area;
+	uint8_t *want = malloc(most), *got = malloc(most);
+	uint64_t requests = 0;
+	for (unsigned round = 0; round < SG_ROUNDS; round++) {
+		uint32_t total[SG_BATCH];
+		unsigned wn[SG_BATCH], rn[SG_BATCH];
+		pattern(wpool, region * SG_BATCH, round);
+		for (unsigned b = 0; b < SG_BATCH; b++) {
+			total[b] = lbs * (1 + (uint32_t)(rand() % (most / lbs)));
+			wn[b] = sg_layout(wpool + region * b, total[b], max_piece, max_nsegs, wsegs[b]);
+			uint64_t at = b * area + lbs * (uint64_t)(rand() % ((area - total[b]) / lbs + 1));
+			blk_req_init_sg(&req[b], BLK_OP_WRITE, at / 512, wsegs[b], wn[b], q_done_fn, NULL);
+			HT_CHECK(req[b].len == total[b], "blk_req_init_sg: len %u, want %u", req[b].len, total[b]);
+		}
+		uint32_t before = fk.requests;
+		if (sg_batch(bd, req, SG_BATCH))
+			return -1;
+		requests += fk.requests - before;
+		for (unsigned b = 0; b < SG_BATCH; b++) {
+			sg_gather(wsegs[b], wn[b], want);
+			HT_CHECK(!memcmp(fk.disk + req[b].sector * 512, want, total[b]),
+				 "round %u: write %u (%u bytes in %u pieces) is not its pieces in order", round, b,
+				 total[b], wn[b]);
+		}
+		memset(rpool, 0, region * SG_BATCH);
+		for (unsigned b = 0; b < SG_BATCH; b++) {
+			rn[b] = sg_layout(rpool + region * b, total[b], max_piece, max_nsegs, rsegs[b]);
+			blk_req_init_sg(&req[b], BLK_OP_READ, req[b].sector, rsegs[b], rn[b], q_done_fn, NULL);
+		}
+		if (sg_batch(bd, req, SG_BATCH))
+			return -1;
+		for (unsigned b = 0; b < SG_BATCH; b++) {
+			sg_gather(rsegs[b], rn[b], got);
+			HT_CHECK(!memcmp(fk.disk + req[b].sector * 512, got, total[b]),
+				 "round %u: read %u (%u bytes in %u pieces) differs from the disk", round, b, total[b],
+				 rn[b]);
+		}
+	}
+	HT_CHECK(requests > SG_ROUNDS * SG_BATCH, "only %llu device requests: nothing was split",
+		 (unsigned long long)requests);
+	HT_CHECK(!fk.err[0], "device: %s", fk.err);
+	free(want);
+	free(got);
+	free(wpool);
+	free(rpool);
+	return 0;
+}
+
+/* Small limits: segments split between descriptors (size_max) and requests between parts (seg_max). */
+static int t_sg_split_indirect(void)
+{
+	return t_sg_io((struct fake_opts){.seg_max = 4, .size_max = 4096}, 16384, 40);
+}
+
+/* An 8-entry ring without indirect descriptors: parts as long as the free descriptors allow. */
+static int t_sg_split_direct(void)
+{
+	return t_sg_io((struct fake_opts){.features = ALL_FEATURES & ~F(VIRTIO_F_INDIRECT_DESC) &
+							~F(VIRTIO_F_EVENT_IDX),
+					  .qmax = 8, .seg_max = 4, .size_max = 4096},
+		       16384, 40);
+}
+
+/* 4 KiB blocks of 512-byte pieces: blocks straddle segments, descriptors and parts. */
+static int t_sg_4k(void)
+{
+	return t_sg_io((struct fake_opts){.blk_size = 4096, .seg_max = 8, .size_max = 2048}, 6144, 48);
+}
+
+static int t_sg_4k_direct(void)
+{
+	return t_sg_io((struct fake_opts){.features = ALL_FEATURES & ~F(VIRTIO_F_INDIRECT_DESC),
+					  .blk_size = 4096, .qmax = 16, .seg_max = 14, .size_max = 4096},
+		       3072, 64);
+}
+
+/* QEMU-like limits, BLK_MAX_SEGS pieces: parts of the driver's most descriptors. */
+static int t_sg_many(void)
+{
+	return t_sg_io((struct fake_opts){.qmax = 256, .seg_max = 254, .disk_bytes = 16u << 20}, 8192,
+		       BLK_MAX_SEGS);
+}
+
+/*
+ * The fsync'd write's shape (a record sector and a data block) and the
+ * like go to the device as one request, through one indirect table when
+ * negotiated (direct descriptors otherwise), and read back the same way.
+ */
+static int t_sg_whole_with(uint64_t features, bool indirect)
+{
+	struct blk_dev *bd;
+	HT_CHECK(setup((struct fake_opts){.features = features, .size_max = 8192}, &bd) == 0, "attach");
+	uint8_t *pool = buffer(1 << 20);
+	pattern(pool, 1 << 20, 5);
+	static const struct {
+		uint32_t at[3], len[3];
+		unsigned n;
+	} shapes[] = {
+		{{65536, 4096}, {512, 4096}, 2},
+		{{8192, 200704, 4096}, {512, 4096, 512}, 3},
+		{{131072, 0}, {4096, 512}, 2},
+		{{32768, 65536, 98304}, {8192, 8192, 1024}, 3},
+	};
+	uint64_t sector = 0;
+	for (size_t k = 0; k < sizeof(shapes) / sizeof(shapes[0]); k++) {
+		struct blk_seg w[3], r[3];
+		uint8_t want[20480], got[20480];
+		for (unsigned i = 0; i < shapes[k].n; i++) {
+			w[i] = (struct blk_seg){pool + shapes[k].at[i], shapes[k].len[i]};
+			r[i] = (struct blk_seg){pool + (512u << 10) + shapes[k].at[i], shapes[k].len[i]};
+		}
+		struct blk_req req;
+		blk_req_init_sg(&req, BLK_OP_WRITE, sector, w, shapes[k].n, NULL, NULL);
+		unsigned requests = fk.requests;
+		uint64_t ind = dev_indirect_seen();
+		HT_CHECK(blk_sync(bd, &req) == 0, "shape %zu: write", k);
+		HT_CHECK(fk.requests == requests + 1, "shape %zu: %u device requests for one write", k,
+			 fk.requests - requests);
+		/* (The split-ring device counts a chain each time it walks it.) */
+		HT_CHECK((dev_indirect_seen() > ind) == indirect, "shape %zu: %s descriptors expected", k,
+			 indirect ? "indirect" : "direct");
+		sg_gather(w, shapes[k].n, want);
+		HT_CHECK(!memcmp(fk.disk + sector * 512, want, req.len), "shape %zu: the disk is not the pieces in order", k);
+		blk_req_init_sg(&req, BLK_OP_READ, sector, r, shapes[k].n, NULL, NULL);
+		HT_CHECK(blk_sync(bd, &req) == 0 && fk.requests == requests + 2, "shape %zu: read", k);
+		sg_gather(r, shapes[k].n, got);
+		HT_CHECK(!memcmp(got, want, req.len), "shape %zu: read back differs", k);
+		sector += req.len / 512 + 8;
+	}
+	HT_CHECK(!fk.err[0], "device: %s", fk.err);
+	free(pool);
+	return 0;
+}
+
+static int t_sg_whole(void)
+{
+	return t_sg_whole_with(ALL_FEATURES, true);
+}
+
+static int t_sg_whole_direct(void)
+{
+	return t_sg_whole_with(ALL_FEATURES & ~F(VIRTIO_F_INDIRECT_DESC), false);
+}
+
+/*
+ * 4 KiB blocks and seg_max 4: a block in more than four pieces cannot be
+ * one device request. Such a list is refused at submission, before any of
+ * it reaches the device; lists whose every block fits go through.
+ */
+static int t_sg_unfit(void)
+{
+	struct blk_dev *bd;
+	HT_CHECK(setup((struct fake_opts){.blk_size = 4096, .seg_max = 4, .size_max = 4096}, &bd) == 0,
+		 "attach");
+	uint8_t *pool = buffer(1 << 20);
+	static const struct {
+		uint32_t len[10];
+		unsigned n;
+		bool fits;
+	} lists[] = {
+		{{512, 512, 512, 512, 512, 512, 512, 512}, 8, false},
+		{{2048, 2048}, 2, true},
+		{{512, 512, 512, 512, 2048}, 5, false},
+		{{12288, 512, 512, 512, 512, 2048}, 6, false},
+		{{12288, 1024, 3072, 8192}, 4, true},
+		{{3584, 512, 512, 512, 512, 2560}, 6, true},
+		{{1024, 1024, 1024, 1024}, 4, true},
+	};
+	for (size_t k = 0; k < sizeof(lists) / sizeof(lists[0]); k++) {
+		struct blk_seg segs[10];
+		for (unsigned i = 0; i < lists[k].n; i++)
+			segs[i] = (struct blk_seg){pool + 65536 * i, lists[k].len[i]};
+		struct blk_req req;
+		blk_req_init_sg(&req, BLK_OP_WRITE, 0, segs, lists[k].n, NULL, NULL);
+		unsigned requests = fk.requests;
+		int err = blk_sync(bd, &req);
+		HT_CHECK(err == (lists[k].fits ? 0 : -EINVAL), "list %zu: %d", k, err);
+		HT_CHECK(lists[k].fits || fk.requests == requests, "list %zu: refused, yet the device saw it", k);
+	}
+	HT_CHECK(!fk.err[0] && !bd->broken, "device: %s", fk.err);
+	free(pool);
+	return 0;
+}
+
 /* The same driver over a packed ring: offered, taken, and nothing above the ring changes. */
 static int t_packed_attach(void)
 {
@@ -1051,6 +1356,14 @@ ON_PACKED(t_watchdog_starved)
 ON_PACKED(t_watchdog_race)
 ON_PACKED(t_wait_modes)
 ON_PACKED(t_discard_zeroes)
+ON_PACKED(t_sg_bad_status)
+ON_PACKED(t_sg_bad_id)
+ON_PACKED(t_sg_split_indirect)
+ON_PACKED(t_sg_split_direct)
+ON_PACKED(t_sg_4k)
+ON_PACKED(t_sg_4k_direct)
+ON_PACKED(t_sg_whole)
+ON_PACKED(t_sg_whole_direct)
 
 /* blk_check() as the contract in blk.h states it, written plainly, for comparison. */
 static int blk_check_reference(const struct blk_dev *dev, const struct blk_req *req)
@@ -1217,6 +1530,24 @@ static const struct {
 	{"vblk_packed_wait_modes", t_wait_modes_packed},
 	{"vblk_packed_discard_write_zeroes", t_discard_zeroes_packed},
 	{"blk_check_sg", t_blk_check_sg},
+	{"vblk_sg_split_indirect", t_sg_split_indirect},
+	{"vblk_sg_split_direct", t_sg_split_direct},
+	{"vblk_sg_4k", t_sg_4k},
+	{"vblk_sg_4k_direct", t_sg_4k_direct},
+	{"vblk_sg_many", t_sg_many},
+	{"vblk_sg_whole", t_sg_whole},
+	{"vblk_sg_whole_direct", t_sg_whole_direct},
+	{"vblk_sg_unfit", t_sg_unfit},
+	{"vblk_sg_hostile_status", t_sg_bad_status},
+	{"vblk_sg_hostile_used_id", t_sg_bad_id},
+	{"vblk_packed_sg_split_indirect", t_sg_split_indirect_packed},
+	{"vblk_packed_sg_split_direct", t_sg_split_direct_packed},
+	{"vblk_packed_sg_4k", t_sg_4k_packed},
+	{"vblk_packed_sg_4k_direct", t_sg_4k_direct_packed},
+	{"vblk_packed_sg_whole", t_sg_whole_packed},
+	{"vblk_packed_sg_whole_direct", t_sg_whole_direct_packed},
+	{"vblk_packed_sg_hostile_status", t_sg_bad_status_packed},
+	{"vblk_packed_sg_hostile_used_id", t_sg_bad_id_packed},
 };
 
 /* Drivers are never detached: each case leaves its device behind on purpose. */

@@ -14,6 +14,10 @@
  *   blk_ro        a read-only disk refuses writes before the device sees them
  *   blk_queue     4096 requests submitted at once (far more than the ring)
  *   blk_big       one request larger than the driver's largest part (split)
+ *   blk_sg        scatter-gather: requests whose data is pieces of different
+ *                 sizes from different places (record sector + data block,
+ *                 pieces that split blocks, a log write of 130 pieces,
+ *                 BLK_MAX_SEGS sectors), read back into other pieces
  *   blk_zeroes    WRITE_ZEROES then DISCARD when offered
  *   blk_eio       with an error-injecting backend: failed writes come back
  *                 as -EIO, the others succeed, the device stays usable
@@ -23,8 +27,8 @@
  *                 fails cleanly past the new end (shrunk)
  *   blk_needs_reset  an unmappable buffer: QEMU sets DEVICE_NEEDS_RESET, the
  *                 request fails with -ENODEV
- *   blk           blk_id, blk_range, blk_queue, blk_big, blk_zeroes, then
- *                 blk_pattern last (so the image holds the pattern)
+ *   blk           blk_id, blk_range, blk_queue, blk_big, blk_sg, blk_zeroes,
+ *                 then blk_pattern last (so the image holds the pattern)
  */
 #include "arch/x86_64/arch.h"
 #include "drivers/blk/blk.h"
@@ -517,6 +521,95 @@ KTEST_DEFINE(blk_big, "blk_big", true)
 	return blkt_big(reason, reason_len);
 }
 
+static struct blk_seg blkt_wsegs[BLK_MAX_SEGS], blkt_rsegs[BLK_MAX_SEGS];
+
+/*
+ * One scatter-gather request of pieces lens[0..n) at sector: the pattern
+ * written from pieces laid out backwards with gaps between them, read back
+ * into other pieces laid out forwards with other gaps, checked sector by
+ * sector. *sector moves past it.
+ */
+static int blkt_sg_check(struct blk_dev *bd, uint64_t *sector, const uint32_t *lens, unsigned n,
+			 const char *what, char *reason, size_t reason_len)
+{
+	uint8_t *wmem = blkt_mem, *rmem = blkt_mem + BLKT_QD * BLKT_MAX_IO / 2;
+	size_t wat = 0, rat = 0;
+	for (unsigned i = n; i-- > 0;) {
+		blkt_wsegs[i] = (struct blk_seg){wmem + wat, lens[i]};
+		wat += lens[i] + BLK_SECTOR_SIZE * (1 + i % 7);
+	}
+	uint64_t lba = *sector;
+	for (unsigned i = 0; i < n; i++) {
+		blkt_rsegs[i] = (struct blk_seg){rmem + rat, lens[i]};
+		rat += lens[i] + BLK_SECTOR_SIZE * (1 + i * 3 % 5);
+		memset(blkt_rsegs[i].buf, 0, lens[i]);
+		for (uint32_t s = 0; s < lens[i] / BLK_SECTOR_SIZE; s++)
+			blkpat_fill((uint8_t *)blkt_wsegs[i].buf + s * BLK_SECTOR_SIZE, lba++, 1);
+	}
+	struct blk_req r;
+	blk_req_init_sg(&r, BLK_OP_WRITE, *sector, blkt_wsegs, n, NULL, NULL);
+	int err = blk_sync(bd, &r);
+	if (err)
+		KTEST_FAIL("%s: scatter-gather write (%s, %u pieces): %s", bd->name, what, n, blk_strerror(err));
+	blk_req_init_sg(&r, BLK_OP_READ, *sector, blkt_rsegs, n, NULL, NULL);
+	if ((err = blk_sync(bd, &r)))
+		KTEST_FAIL("%s: scatter-gather read (%s, %u pieces): %s", bd->name, what, n, blk_strerror(err));
+	lba = *sector;
+	for (unsigned i = 0; i < n; i++)
+		for (uint32_t s = 0; s < lens[i] / BLK_SECTOR_SIZE; s++, lba++) {
+			enum blkpat_result res =
+				blkpat_check((uint8_t *)blkt_rsegs[i].buf + s * BLK_SECTOR_SIZE, lba, 1);
+			if (res != BLKPAT_OK)
+				KTEST_FAIL("%s: scatter-gather (%s): piece %u, sector %llu: %s", bd->name, what, i,
+					   (unsigned long long)lba, blkpat_strerror(res));
+		}
+	*sector = ALIGN_UP(lba, (uint64_t)(bd->lbs / BLK_SECTOR_SIZE));
+	return 0;
+}
+
+static int blkt_sg_one(struct blk_dev *bd, uint8_t *buf, char *reason, size_t reason_len)
+{
+	/* Every list a whole number of 4 KiB blocks: 4K-block disks take them too. */
+	static const uint32_t fsync_write[] = {512, 4096, 3584};
+	static const uint32_t mixed[] = {512, 4096, 3584, 8192, 1536, 2560, 65536};
+	static uint32_t log_write[130], sectors[BLK_MAX_SEGS];
+	log_write[0] = 512; /* header, 128 cache blocks, trailing sectors */
+	for (unsigned i = 1; i < 129; i++)
+		log_write[i] = 4096;
+	log_write[129] = 3584;
+	for (unsigned i = 0; i < BLK_MAX_SEGS; i++)
+		sectors[i] = BLK_SECTOR_SIZE;
+	if (bd->capacity < (2u << 20) / BLK_SECTOR_SIZE) {
+		printf("blk: %s scatter-gather skipped: under 2 MiB\n", bd->name);
+		return 0;
+	}
+	uint64_t sector = 0, parts = 0;
+	for (unsigned q = 0; q < vblk_queue_count(bd); q++)
+		parts -= vblk_queue_parts(bd, q);
+	if (blkt_sg_check(bd, &sector, fsync_write, ARRAY_SIZE(fsync_write), "record and block", reason,
+			  reason_len) ||
+	    blkt_sg_check(bd, &sector, mixed, ARRAY_SIZE(mixed), "mixed sizes", reason, reason_len) ||
+	    blkt_sg_check(bd, &sector, log_write, ARRAY_SIZE(log_write), "log write", reason, reason_len) ||
+	    blkt_sg_check(bd, &sector, sectors, ARRAY_SIZE(sectors), "BLK_MAX_SEGS sectors", reason,
+			  reason_len))
+		return -1;
+	for (unsigned q = 0; q < vblk_queue_count(bd); q++)
+		parts += vblk_queue_parts(bd, q);
+	printf("blk: %s scatter-gather: 4 writes and reads of 3-%u pieces ok, %llu device requests\n",
+	       bd->name, BLK_MAX_SEGS, (unsigned long long)parts);
+	return 0;
+}
+
+static int blkt_sg(char *reason, size_t reason_len)
+{
+	return blkt_each(blkt_sg_one, true, reason, reason_len);
+}
+
+KTEST_DEFINE(blk_sg, "blk_sg", true)
+{
+	return blkt_sg(reason, reason_len);
+}
+
 static int blkt_zeroes_one(struct blk_dev *bd, uint8_t *buf, char *reason, size_t reason_len)
 {
 	uint32_t len = 64 << 10;
@@ -729,7 +822,7 @@ KTEST_DEFINE(blk, "blk", true)
 {
 	if (blkt_id(reason, reason_len) || blkt_range(reason, reason_len) ||
 	    blkt_queue(reason, reason_len) || blkt_big(reason, reason_len) ||
-	    blkt_zeroes(reason, reason_len))
+	    blkt_sg(reason, reason_len) || blkt_zeroes(reason, reason_len))
 		return -1;
 	return blkt_pattern(reason, reason_len, true);
 }

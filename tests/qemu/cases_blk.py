@@ -3,6 +3,7 @@ device configurations, then read-only disks, error injection and a dead device.
 
 Most cases run test=blk (drivers/blk/blk_ktest.c): GET_ID, bad requests,
 4096 requests at once, a request larger than the driver's largest part,
+scatter-gather requests (3 to 256 pieces, read back into other pieces),
 write-zeroes/discard, then the LBA-stamped pattern over the disk (strided on
 disks over 256 MiB) written at depth 32, flushed and verified. Afterwards
 tools/blkpattern checks each image on the host, sector by sector (disk i
@@ -19,7 +20,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 BLKPATTERN = os.path.join(ROOT, "build", "tools", "blkpattern")
 
 FEATURE_LINE = r"^vda: virtio-blk at [0-9a-f]{2}:[0-9a-f]{2}\.[0-7], \d+ sectors"
-BLK_EXPECT = [FEATURE_LINE, r"^TEST blk PASS$", r"^quill: exit 0$"]
+SG_LINE = r"^blk: vda scatter-gather: 4 writes and reads of 3-256 pieces ok, \d+ device requests$"
+BLK_EXPECT = [FEATURE_LINE, SG_LINE, r"^TEST blk PASS$", r"^quill: exit 0$"]
 NO_BREAKAGE = [r"device broken", r"failed: ", r"CPU exception"]
 
 

@@ -19,8 +19,13 @@
  * hash describe the file's whole content after the step (hash: FNV-1a 64
  * of its bytes). Every operation is a single fs call except create (open,
  * then write), so the only state inside a step that a commit may catch is
- * a created file still empty. "fs_power: mounted flushes F" comes before
- * step 0 and "fs_power: done steps N flushes F" after the unmount.
+ * a created file still empty. With fs_power.ballast=N, /ballast (N bytes,
+ * outside the steps' tree, never changed) is synced first and announced
+ * as "fs_power: ballast /ballast size N hash H": a fuller file system
+ * makes the cleaner move live blocks, the ballast's among them. "fs_power: mounted flushes F" comes before
+ * step 0, "fs_power: statfs ..." (what the run made the fs do: commits,
+ * checkpoints, cleaning) after the last step and "fs_power: done steps N
+ * flushes F" after the unmount.
  */
 #ifdef QUILL_KERNEL
 #include "fs/fs.h"
@@ -31,6 +36,8 @@ CMDLINE_KEY(fs_power_steps, "fs_power.steps", cmdline_valid_uint,
 	    "test=fs_power: operations after the setup, each committed (default 60)");
 CMDLINE_KEY(fs_power_seed, "fs_power.seed", cmdline_valid_uint,
 	    "test=fs_power: seed of the operations and the bytes written (default 1)");
+CMDLINE_KEY(fs_power_ballast, "fs_power.ballast", cmdline_valid_uint,
+	    "test=fs_power: bytes of /ballast written before the steps, so the cleaner runs (default 0)");
 
 #define FP_SLOTS 24           /* file names: 8 in each directory */
 #define FP_MAX (48u << 10)    /* largest file: room for every file in 8 MiB */
@@ -54,9 +61,11 @@ static void fp_path(char *buf, size_t n, unsigned slot)
 	snprintf(buf, n, "%s/f%u", fp_dirs[slot % ARRAY_SIZE(fp_dirs)], slot);
 }
 
-static uint64_t fp_hash(const uint8_t *p, size_t n)
+#define FP_HASH_START 0xcbf29ce484222325ull
+
+/* FNV-1a 64 of p, continued from h (FP_HASH_START for a fresh one). */
+static uint64_t fp_hash(uint64_t h, const uint8_t *p, size_t n)
 {
-	uint64_t h = 0xcbf29ce484222325ull;
 	for (size_t i = 0; i < n; i++)
 		h = (h ^ p[i]) * 0x100000001b3ull;
 	return h;
@@ -76,7 +85,7 @@ static void fp_say(struct fp_run *r, const char *op, const char *path, const cha
 	char tail[64] = "";
 	if (slot >= 0)
 		snprintf(tail, sizeof(tail), " size %u hash %016llx", r->size[slot],
-			 (unsigned long long)fp_hash(r->data[slot], r->size[slot]));
+			 (unsigned long long)fp_hash(FP_HASH_START, r->data[slot], r->size[slot]));
 	printf("fs_power: step %u flushes %llu %s %s%s%s%s\n", r->step,
 	       (unsigned long long)r->dev->stats.flushes, op, path, to ? " to " : "", to ? to : "",
 	       tail);
@@ -194,6 +203,30 @@ static int fp_step(struct fp_run *r, const char **what)
 	return err;
 }
 
+/* The ballast: written in chunks, pattern bytes, synced. */
+static int fp_ballast(struct fp_run *r, uint64_t bytes, const char **what)
+{
+	struct qfs_file *f;
+	*what = "ballast";
+	int err = qfs_open(r->fs, "/ballast", QFS_O_CREAT | QFS_O_EXCL, &f);
+	if (err)
+		return err;
+	uint8_t *chunk = r->data[0];
+	uint64_t hash = FP_HASH_START;
+	for (uint64_t off = 0; off < bytes && !err; off += FP_MAX) {
+		uint32_t n = bytes - off < FP_MAX ? (uint32_t)(bytes - off) : FP_MAX;
+		fp_fill(&r->rng, chunk, n);
+		hash = fp_hash(hash, chunk, n);
+		int64_t w = qfs_write(f, off, chunk, n);
+		err = w == (int64_t)n ? 0 : w < 0 ? (int)w : -EIO;
+	}
+	int cerr = qfs_close(f);
+	if (!err && !(err = cerr) && !(err = qfs_sync(r->fs)))
+		printf("fs_power: ballast /ballast size %llu hash %016llx\n", (unsigned long long)bytes,
+		       (unsigned long long)hash);
+	return err;
+}
+
 static void fp_free(struct fp_run *r)
 {
 	for (unsigned i = 0; i < FP_SLOTS; i++)
@@ -204,12 +237,15 @@ KTEST_DEFINE(fs_power, "fs_power", true)
 {
 	static struct fp_run run;
 	struct fp_run *r = &run;
-	uint64_t steps = 60, seed = 1;
+	uint64_t steps = 60, seed = 1, ballast = 0;
 	const char *v;
+	/* Each value was validated when the command line was parsed. */
 	if ((v = cmdline_get("fs_power.steps")))
-		cmdline_parse_uint(v, &steps); /* validated when the command line was parsed */
+		cmdline_parse_uint(v, &steps);
 	if ((v = cmdline_get("fs_power.seed")))
 		cmdline_parse_uint(v, &seed);
+	if ((v = cmdline_get("fs_power.ballast")))
+		cmdline_parse_uint(v, &ballast);
 	memset(r, 0, sizeof(*r));
 	rng_seed(&r->rng, seed);
 	r->dev = blk_get("vda");
@@ -234,6 +270,11 @@ KTEST_DEFINE(fs_power, "fs_power", true)
 		fp_free(r);
 		KTEST_FAIL("%s: %d (%s)", what, err, blk_strerror(err));
 	}
+	if (ballast && (err = fp_ballast(r, ballast, &what))) {
+		qfs_unmount(r->fs);
+		fp_free(r);
+		KTEST_FAIL("%s: %d (%s)", what, err, blk_strerror(err));
+	}
 	printf("fs_power: mounted flushes %llu\n", (unsigned long long)r->dev->stats.flushes);
 	for (unsigned d = 0; d < ARRAY_SIZE(fp_dirs) && !err; d++) {
 		what = "mkdir";
@@ -243,6 +284,11 @@ KTEST_DEFINE(fs_power, "fs_power", true)
 	for (uint64_t i = 0; i < steps && !err; i++)
 		err = fp_step(r, &what);
 	unsigned failed_step = r->step;
+	struct qfs_statfs st;
+	if (!err && !qfs_statfs(r->fs, &st))
+		printf("fs_power: statfs commits %llu checkpoints %llu cleaned_segs %llu\n",
+		       (unsigned long long)st.commits, (unsigned long long)st.checkpoints,
+		       (unsigned long long)st.cleaned_segs);
 	int uerr = qfs_unmount(r->fs);
 	fp_free(r);
 	if (err)

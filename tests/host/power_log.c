@@ -46,8 +46,10 @@
  * guest reported with at most k flushes completed. The tree must be
  * exactly the tree after lo, or after a later step that began before the
  * next FLUSH (k-th for a flush state, (k+1)-th for a variant) had completed,
- * or a create of such a step caught empty. Steps before the first one
- * reported are not checked (the format may be half done).
+ * or a create of such a step caught empty. States older than the mount the
+ * guest reported are not checked (the format may be half done). A ballast
+ * the guest announced is left out of the trees; every state must hold it at
+ * its size, and a flush state byte for byte (reading it all is slow).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -266,6 +268,7 @@ struct report {
 	size_t npaths;
 	struct tree_entry cur[MAX_PATHS];
 	size_t ncur;
+	struct tree_entry ballast; /* path NULL: none */
 };
 
 static char *intern(struct report *r, const char *p)
@@ -457,6 +460,18 @@ static int parse_console(const char *text, struct report *r, char *why, size_t w
 			add_step(r, &(struct step){.flushes = r->mounted_flushes}, line);
 			continue;
 		}
+		if (nw && !strcmp(w[0], "statfs"))
+			continue; /* for people: what the run made the file system do */
+		if (nw == 6 && !strcmp(w[0], "ballast") && !strcmp(w[2], "size") &&
+		    !parse_u64(w[3], 10, &r->ballast.size) && !strcmp(w[4], "hash") &&
+		    strlen(w[5]) == 16 && !parse_u64(w[5], 16, &r->ballast.data_hash) && !r->mounted &&
+		    !check_path(r, w[1]) && !r->ballast.path) {
+			/* Filler outside the steps' tree, checked on its own (reading it costs). */
+			if (!(r->ballast.path = intern(r, w[1])))
+				return say(why, wn, "console line %u: too many distinct paths", lineno);
+			tree_hash_skip = r->ballast.path;
+			continue;
+		}
 		if (nw == 5 && !strcmp(w[0], "done") && !strcmp(w[1], "steps") &&
 		    !parse_u64(w[2], 10, &r->done_steps) && !strcmp(w[3], "flushes") &&
 		    !parse_u64(w[4], 10, &r->done_flushes)) {
@@ -552,13 +567,30 @@ static void tree_diff(const struct tree_entry *got, size_t ng, const struct step
 	snprintf(out, on, "same paths, sizes and hashes as after %s", lo);
 }
 
+/* The ballast is there, of its size; with whole, its bytes too. 0, 1 (differs) or -errno. */
+static int check_ballast(struct qfs *fs, const struct tree_entry *b, bool whole)
+{
+	struct qfs_stat st;
+	uint8_t *data;
+	int err = qfs_stat(fs, b->path, &st);
+	if (err || st.size != b->size || !whole)
+		return err ? err : st.size != b->size;
+	int64_t n = get_file(fs, b->path, &data);
+	if (n < 0)
+		return (int)n;
+	bool same = (uint64_t)n == b->size && hash_bytes(FNV_BASIS, data, (size_t)n) == b->data_hash;
+	free(data);
+	return !same;
+}
+
 /*
  * Check the state in img, which holds k FLUSHes; steps that began with at
- * most `began` flushes completed may show. 1: passed, 0: not checked
- * (nothing reported durable yet), -1: failed, why says how.
+ * most `began` flushes completed may show; whole_ballast: read all of it.
+ * 1: passed, 0: not checked (nothing reported durable yet), -1: failed,
+ * why says how.
  */
 static int check_state(struct report *r, uint8_t *img, uint64_t bytes, uint64_t k, uint64_t began,
-		       char *why, size_t wn)
+		       bool whole_ballast, char *why, size_t wn)
 {
 	size_t lo_end = steps_upto(r, false, k);
 	if (lo_end == 0)
@@ -583,6 +615,9 @@ static int check_state(struct report *r, uint8_t *img, uint64_t bytes, uint64_t 
 		say(why, wn, "mount: %d (%s)", err, blk_strerror(err));
 	} else if ((err = tree_list(fs, &v, &n))) {
 		say(why, wn, "reading its tree: %d (%s)", err, blk_strerror(err));
+	} else if (r->ballast.path && (err = check_ballast(fs, &r->ballast, whole_ballast))) {
+		say(why, wn, "%s: %s", r->ballast.path,
+		    err > 0 ? "not the bytes the guest wrote" : blk_strerror(err));
 	} else {
 		uint64_t h = tree_list_hash(v, n);
 		ok = h == r->s[lo].hash ? 1 : -1;
@@ -590,11 +625,11 @@ static int check_state(struct report *r, uint8_t *img, uint64_t bytes, uint64_t 
 			if (h == r->s[s].hash || (r->s[s].has_mid && h == r->s[s].mid_hash))
 				ok = 1;
 		if (ok < 0) {
-			char diff[300], lo_name[32], hi_name[32];
-			step_name(lo, lo_name, sizeof(lo_name));
+			char diff[300], lo_buf[32], hi_buf[32];
+			const char *lo_name = step_name(lo, lo_buf, sizeof(lo_buf));
 			tree_diff(v, n, &r->s[lo], lo_name, diff, sizeof(diff));
 			say(why, wn, "%s; the tree after %s .. %s may show, it matches none (%s)", diff,
-			    lo_name, step_name(hi, hi_name, sizeof(hi_name)), r->s[lo].line);
+			    lo_name, step_name(hi, hi_buf, sizeof(hi_buf)), r->s[lo].line);
 		}
 	}
 	tree_list_free(v, n);
@@ -618,10 +653,10 @@ static void keep_image(struct checker *c, const char *name, const uint8_t *img, 
 
 /* Check a state and count it; failures are printed (the first ten) and the first is kept. */
 static void check_one(struct checker *c, struct tally *tl, const char *state, uint8_t *img,
-		      uint64_t bytes, uint64_t k, uint64_t began)
+		      uint64_t bytes, uint64_t k, uint64_t began, bool whole_ballast)
 {
 	char why[700];
-	int r = check_state(c->rep, img, bytes, k, began, why, sizeof(why));
+	int r = check_state(c->rep, img, bytes, k, began, whole_ballast, why, sizeof(why));
 	if (r == 0) {
 		c->skipped++;
 		return;
@@ -793,7 +828,7 @@ int main(int argc, char **argv)
 	for (size_t k = 1; k <= t.nf; k++) {
 		crash_build(&t, t.flush_at[k - 1] + 1, 0, &rng, img);
 		snprintf(state, sizeof(state), "flush %zu", k);
-		check_one(&c, &at_flush, state, img, t.bytes, k, k - 1);
+		check_one(&c, &at_flush, state, img, t.bytes, k, k - 1, true);
 		if (k == t.nf)
 			keep_image(&c, "sample-last-flush.img", img, t.bytes);
 		uint64_t next = k < t.nf ? t.flush_at[k] : t.events;
@@ -803,7 +838,7 @@ int main(int argc, char **argv)
 			if (crash_build(&t, next, 2, &vr, img) == 0)
 				break; /* no write between this FLUSH and the next: nothing to vary */
 			snprintf(state, sizeof(state), "flush %zu variant %llu", k, (unsigned long long)v);
-			check_one(&c, &unflushed, state, img, t.bytes, k, k);
+			check_one(&c, &unflushed, state, img, t.bytes, k, k, false);
 			if (k == t.nf / 2 && v == 0)
 				keep_image(&c, "sample-middle-variant.img", img, t.bytes);
 		}

@@ -137,7 +137,7 @@ def check_power_log(variants, seed, timeout):
                 return False, "fsck.quillfs -n on %s: exit %d: %s" % (name, f.returncode, f.stdout.strip()[-300:])
         summary = [l for l in lines if l.startswith("power_log: ") and "states checked" in l]
         fs_did = re.findall(r"^fs_power: statfs (.*)$", ctx.output, re.M)
-        return True, "%s; guest: %s (host side %.1f s)" % (
+        return True, "", "%s; guest: %s (host side %.1f s)" % (
             summary[-1] if summary else "", fs_did[-1] if fs_did else "?", time.monotonic() - t0)
     return check
 

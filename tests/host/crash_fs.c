@@ -58,21 +58,12 @@ static int ment_cmp(const void *a, const void *b)
 /* Same hash as tree_hash(): sorted paths, type, length and content. */
 static uint64_t mhash(struct model *m)
 {
-	struct ment s[MAXE];
-	memcpy(s, m->e, sizeof(struct ment) * (size_t)m->n);
-	qsort(s, (size_t)m->n, sizeof(s[0]), ment_cmp);
-	uint64_t h = 0xcbf29ce484222325ull;
-	for (int i = 0; i < m->n; i++) {
-		uint64_t x = hash_bytes(0xcbf29ce484222325ull, s[i].path, strlen(s[i].path));
-		x = hash_bytes(x, &s[i].type, sizeof(s[i].type));
-		if (s[i].type == QFS_MODE_FILE) {
-			int64_t len = (int64_t)s[i].len;
-			x = hash_bytes(x, &len, sizeof(len));
-			x = hash_bytes(x, s[i].data, s[i].len);
-		}
-		h = hash_bytes(h, &x, sizeof(x));
-	}
-	return h;
+	struct tree_entry v[MAXE];
+	for (int i = 0; i < m->n; i++)
+		v[i] = (struct tree_entry){.path = m->e[i].path, .type = m->e[i].type, .size = m->e[i].len,
+					   .data_hash = hash_bytes(FNV_BASIS, m->e[i].data, m->e[i].len)};
+	qsort(v, (size_t)m->n, sizeof(v[0]), tree_entry_cmp);
+	return tree_list_hash(v, (size_t)m->n);
 }
 
 static void pick_path(uint64_t *rng, char *p, size_t n, bool dir)
@@ -280,7 +271,7 @@ static char *mdump(struct model *m)
 	for (int i = 0; i < m->n && n < 8000; i++)
 		n += (size_t)snprintf(out + n, 8192 - n, "  %s %s %zu %016llx\n", sorted[i].path,
 				      sorted[i].type == QFS_MODE_DIR ? "d" : "f", sorted[i].len,
-				      (unsigned long long)hash_bytes(0xcbf29ce484222325ull, sorted[i].data, sorted[i].len));
+				      (unsigned long long)hash_bytes(FNV_BASIS, sorted[i].data, sorted[i].len));
 	return out;
 }
 
@@ -299,7 +290,7 @@ static void tdump(struct qfs *fs, const char *dir)
 		uint8_t *data;
 		int64_t n = get_file(fs, path, &data);
 		printf("  %s f %lld %016llx\n", path, (long long)n,
-		       (unsigned long long)(n >= 0 ? hash_bytes(0xcbf29ce484222325ull, data, (size_t)n) : 0));
+		       (unsigned long long)(n >= 0 ? hash_bytes(FNV_BASIS, data, (size_t)n) : 0));
 		if (n >= 0)
 			free(data);
 	}

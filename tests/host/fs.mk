@@ -50,3 +50,11 @@ $(BUILD)/host/fs_segsize: $(BUILD)/tool/tests/host/fs_segsize.o $(QFS_TOOL_TEST_
 .PHONY: fs-segsize
 fs-segsize: $(BUILD)/host/fs_segsize
 	$(BUILD)/host/fs_segsize
+
+# The host half of the logged power-cut QEMU case (tests/qemu/cases_fs.py,
+# fs-power-log): not a test_* binary, since it needs the case's log and images.
+$(BUILD)/host/power_log: $(BUILD)/host/tests/host/power_log.o $(QFS_TEST_OBJS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(HOSTCC) $(HOST_LDFLAGS) -o $@ $^
+
+HOST_TESTS += $(BUILD)/host/power_log

@@ -78,17 +78,12 @@ void fill_pattern(uint8_t *buf, size_t n, uint64_t seed)
 	}
 }
 
-struct tree_ent {
-	char *path;
-	uint64_t h;
-};
-
-static int ent_cmp(const void *a, const void *b)
+int tree_entry_cmp(const void *a, const void *b)
 {
-	return strcmp(((const struct tree_ent *)a)->path, ((const struct tree_ent *)b)->path);
+	return strcmp(((const struct tree_entry *)a)->path, ((const struct tree_entry *)b)->path);
 }
 
-static int walk_tree(struct qfs *fs, const char *dir, struct tree_ent **v, size_t *n, size_t *cap,
+static int walk_tree(struct qfs *fs, const char *dir, struct tree_entry **v, size_t *n, size_t *cap,
 		     int depth)
 {
 	struct qfs_dirent e;
@@ -101,24 +96,22 @@ static int walk_tree(struct qfs *fs, const char *dir, struct tree_ent **v, size_
 		snprintf(path, sizeof(path), "%s/%s", strcmp(dir, "/") ? dir : "", e.name);
 		if (tree_hash_skip && !strcmp(path, tree_hash_skip))
 			continue;
-		uint64_t h = hash_bytes(0xcbf29ce484222325ull, path, strlen(path));
-		h = hash_bytes(h, &e.type, sizeof(e.type));
+		struct tree_entry t = {.type = e.type, .data_hash = FNV_BASIS};
 		if (e.type == QFS_MODE_FILE) {
 			uint8_t *data;
 			int64_t len = get_file(fs, path, &data);
 			if (len < 0)
 				return (int)len;
-			h = hash_bytes(h, &len, sizeof(len));
-			h = hash_bytes(h, data, (size_t)len);
+			t.size = (uint64_t)len;
+			t.data_hash = hash_bytes(FNV_BASIS, data, (size_t)len);
 			free(data);
 		}
 		if (*n == *cap) {
 			*cap = *cap ? *cap * 2 : 64;
 			*v = realloc(*v, *cap * sizeof(**v));
 		}
-		(*v)[*n].path = strdup(path);
-		(*v)[*n].h = h;
-		(*n)++;
+		t.path = strdup(path);
+		(*v)[(*n)++] = t;
 		if (e.type == QFS_MODE_DIR) {
 			int err = walk_tree(fs, path, v, n, cap, depth + 1);
 			if (err)
@@ -128,20 +121,46 @@ static int walk_tree(struct qfs *fs, const char *dir, struct tree_ent **v, size_
 	return r;
 }
 
+int tree_list(struct qfs *fs, struct tree_entry **out, size_t *n)
+{
+	size_t cap = 0;
+	*out = NULL;
+	*n = 0;
+	int err = walk_tree(fs, "/", out, n, &cap, 0);
+	if (*n)
+		qsort(*out, *n, sizeof(**out), tree_entry_cmp);
+	return err;
+}
+
+void tree_list_free(struct tree_entry *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i].path);
+	free(v);
+}
+
+uint64_t tree_list_hash(const struct tree_entry *v, size_t n)
+{
+	uint64_t h = FNV_BASIS;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t x = hash_bytes(FNV_BASIS, v[i].path, strlen(v[i].path));
+		x = hash_bytes(x, &v[i].type, sizeof(v[i].type));
+		if (v[i].type == QFS_MODE_FILE) {
+			x = hash_bytes(x, &v[i].size, sizeof(v[i].size));
+			x = hash_bytes(x, &v[i].data_hash, sizeof(v[i].data_hash));
+		}
+		h = hash_bytes(h, &x, sizeof(x));
+	}
+	return h;
+}
+
 int tree_hash(struct qfs *fs, uint64_t *hash, uint64_t *nfiles)
 {
-	struct tree_ent *v = NULL;
-	size_t n = 0, cap = 0;
-	int err = walk_tree(fs, "/", &v, &n, &cap, 0);
-	if (n)
-		qsort(v, n, sizeof(*v), ent_cmp);
-	uint64_t h = 0xcbf29ce484222325ull;
-	for (size_t i = 0; i < n; i++) {
-		h = hash_bytes(h, &v[i].h, sizeof(v[i].h));
-		free(v[i].path);
-	}
-	free(v);
-	*hash = h;
+	struct tree_entry *v;
+	size_t n;
+	int err = tree_list(fs, &v, &n);
+	*hash = tree_list_hash(v, n);
+	tree_list_free(v, n);
 	if (nfiles)
 		*nfiles = n;
 	return err;

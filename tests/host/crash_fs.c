@@ -16,294 +16,15 @@
  * workload; CRASH_DEBUG=1 prints the model and the recovered tree on a
  * mismatch.
  */
-#include "tests/host/fs_test.h"
+#include "tests/host/crash_workload.h"
 
 #include <time.h>
 
 #define IMG_BYTES (8ull << 20)
-#define MAXE 64
 #define BALLAST (6656u << 10)
 
-struct ment {
-	char path[64];
-	uint32_t type;
-	uint8_t *data;
-	size_t len;
-};
-
-struct model {
-	struct ment e[MAXE];
-	int n;
-};
-
-static struct ment *mfind(struct model *m, const char *p)
-{
-	for (int i = 0; i < m->n; i++)
-		if (!strcmp(m->e[i].path, p))
-			return &m->e[i];
-	return NULL;
-}
-
-static void mdel(struct model *m, struct ment *x)
-{
-	free(x->data);
-	*x = m->e[--m->n];
-}
-
-static int ment_cmp(const void *a, const void *b)
-{
-	return strcmp(((const struct ment *)a)->path, ((const struct ment *)b)->path);
-}
-
-/* Same hash as tree_hash(): sorted paths, type, length and content. */
-static uint64_t mhash(struct model *m)
-{
-	struct ment s[MAXE];
-	memcpy(s, m->e, sizeof(struct ment) * (size_t)m->n);
-	qsort(s, (size_t)m->n, sizeof(s[0]), ment_cmp);
-	uint64_t h = 0xcbf29ce484222325ull;
-	for (int i = 0; i < m->n; i++) {
-		uint64_t x = hash_bytes(0xcbf29ce484222325ull, s[i].path, strlen(s[i].path));
-		x = hash_bytes(x, &s[i].type, sizeof(s[i].type));
-		if (s[i].type == QFS_MODE_FILE) {
-			int64_t len = (int64_t)s[i].len;
-			x = hash_bytes(x, &len, sizeof(len));
-			x = hash_bytes(x, s[i].data, s[i].len);
-		}
-		h = hash_bytes(h, &x, sizeof(x));
-	}
-	return h;
-}
-
-static void pick_path(uint64_t *rng, char *p, size_t n, bool dir)
-{
-	int d = (int)(host_rand(rng) % 4);
-	if (dir)
-		snprintf(p, n, "/d%d", (int)(host_rand(rng) % 3));
-	else if (d == 3)
-		snprintf(p, n, "/f%d", (int)(host_rand(rng) % 5));
-	else
-		snprintf(p, n, "/d%d/f%d", d, (int)(host_rand(rng) % 3));
-}
-
-static bool parent_exists(struct model *m, const char *p)
-{
-	const char *s = strrchr(p, '/');
-	if (s == p)
-		return true;
-	char dir[64];
-	snprintf(dir, sizeof(dir), "%.*s", (int)(s - p), p);
-	struct ment *x = mfind(m, dir);
-	return x && x->type == QFS_MODE_DIR;
-}
-
-static bool dir_empty(struct model *m, const char *d)
-{
-	size_t l = strlen(d);
-	for (int i = 0; i < m->n; i++)
-		if (!strncmp(m->e[i].path, d, l) && m->e[i].path[l] == '/')
-			return false;
-	return true;
-}
-
-/* One random operation on fs and, when it succeeds, on the model. Returns
- * 1 when it was a durability point (fsync/sync), 0, or -1 on a mismatch. */
 static bool big_writes; /* commits of more than QFS_MIX_BLOCKS: both log heads */
 static uint32_t seg_bytes = 64 << 10;
-
-static int step(struct qfs *fs, struct model *m, uint64_t *rng, char *why, size_t wn)
-{
-	char p[64], q[64];
-	int op = (int)(host_rand(rng) % 100);
-	int err;
-	if (op < 40) { /* write */
-		pick_path(rng, p, sizeof(p), false);
-		struct ment *x = mfind(m, p);
-		if ((x && x->type != QFS_MODE_FILE) || (!x && (!parent_exists(m, p) || m->n >= MAXE)))
-			return 0;
-		if (!x) {
-			/* Creating is an operation of its own: a checkpoint made while
-			 * the write below makes room may commit the empty file. */
-			err = qfs_create(fs, p);
-			if (err) {
-				snprintf(why, wn, "create %s: %d", p, err);
-				return -1;
-			}
-			x = &m->e[m->n++];
-			memset(x, 0, sizeof(*x));
-			snprintf(x->path, sizeof(x->path), "%s", p);
-			x->type = QFS_MODE_FILE;
-			return 0;
-		}
-		size_t off = host_rand(rng) % 12000, len = 1 + host_rand(rng) % (big_writes ? 40000 : 9000);
-		if (host_rand(rng) % 4 == 0)
-			off = x ? x->len : 0; /* append */
-		uint8_t *buf = malloc(len);
-		fill_pattern(buf, len, host_rand(rng));
-		struct qfs_file *f;
-		err = qfs_open(fs, p, 0, &f);
-		if (!err) {
-			int64_t w = qfs_write(f, off, buf, len);
-			err = w == (int64_t)len ? 0 : (int)w;
-			if (!err && host_rand(rng) % 5 == 0)
-				err = qfs_fsync(f) ? -EIO : 1;
-			qfs_close(f);
-		}
-		if (err < 0) {
-			snprintf(why, wn, "write %s: %d", p, err);
-			free(buf);
-			return -1;
-		}
-		if (off + len > x->len) {
-			x->data = realloc(x->data, off + len);
-			memset(x->data + x->len, 0, off + len - x->len);
-			x->len = off + len;
-		}
-		memcpy(x->data + off, buf, len);
-		free(buf);
-		return err;
-	}
-	if (op < 48) { /* truncate */
-		pick_path(rng, p, sizeof(p), false);
-		struct ment *x = mfind(m, p);
-		if (!x || x->type != QFS_MODE_FILE)
-			return 0;
-		size_t sz = host_rand(rng) % 15000;
-		struct qfs_file *f;
-		err = qfs_open(fs, p, 0, &f);
-		if (!err) {
-			err = qfs_truncate(f, sz);
-			qfs_close(f);
-		}
-		if (err) {
-			snprintf(why, wn, "truncate %s: %d", p, err);
-			return -1;
-		}
-		x->data = realloc(x->data, sz + 1);
-		if (sz > x->len)
-			memset(x->data + x->len, 0, sz - x->len);
-		x->len = sz;
-		return 0;
-	}
-	if (op < 58) { /* rename a file */
-		pick_path(rng, p, sizeof(p), false);
-		pick_path(rng, q, sizeof(q), false);
-		struct ment *x = mfind(m, p), *y = mfind(m, q);
-		if (!x || x->type != QFS_MODE_FILE || (y && y->type != QFS_MODE_FILE) || !parent_exists(m, q))
-			return 0;
-		err = qfs_rename(fs, p, q);
-		if (err) {
-			snprintf(why, wn, "rename %s %s: %d", p, q, err);
-			return -1;
-		}
-		if (x == y)
-			return 0;
-		if (y) {
-			free(y->data);
-			y->data = x->data;
-			y->len = x->len;
-			*x = m->e[--m->n];
-		} else {
-			snprintf(x->path, sizeof(x->path), "%s", q);
-		}
-		return 0;
-	}
-	if (op < 68) { /* unlink */
-		pick_path(rng, p, sizeof(p), false);
-		struct ment *x = mfind(m, p);
-		if (!x || x->type != QFS_MODE_FILE)
-			return 0;
-		err = qfs_unlink(fs, p);
-		if (err) {
-			snprintf(why, wn, "unlink %s: %d", p, err);
-			return -1;
-		}
-		mdel(m, x);
-		return 0;
-	}
-	if (op < 76) { /* mkdir / rmdir */
-		pick_path(rng, p, sizeof(p), true);
-		struct ment *x = mfind(m, p);
-		if (!x && m->n < MAXE) {
-			err = qfs_mkdir(fs, p);
-			if (err) {
-				snprintf(why, wn, "mkdir %s: %d", p, err);
-				return -1;
-			}
-			x = &m->e[m->n++];
-			memset(x, 0, sizeof(*x));
-			snprintf(x->path, sizeof(x->path), "%s", p);
-			x->type = QFS_MODE_DIR;
-		} else if (x && dir_empty(m, p)) {
-			err = qfs_rmdir(fs, p);
-			if (err) {
-				snprintf(why, wn, "rmdir %s: %d", p, err);
-				return -1;
-			}
-			mdel(m, x);
-		}
-		return 0;
-	}
-	if (op < 90) {
-		err = qfs_sync(fs);
-		if (err) {
-			snprintf(why, wn, "sync: %d", err);
-			return -1;
-		}
-		return 1;
-	}
-	/* read back one file and compare with the model */
-	pick_path(rng, p, sizeof(p), false);
-	struct ment *x = mfind(m, p);
-	if (!x || x->type != QFS_MODE_FILE)
-		return 0;
-	uint8_t *got;
-	int64_t n = get_file(fs, p, &got);
-	if (n != (int64_t)x->len || (x->len && memcmp(got, x->data, x->len))) {
-		snprintf(why, wn, "read %s: %lld bytes, model %zu or content differs", p, (long long)n, x->len);
-		if (n >= 0)
-			free(got);
-		return -1;
-	}
-	free(got);
-	return 0;
-}
-
-static char *mdump(struct model *m)
-{
-	char *out = malloc(8192);
-	size_t n = 0;
-	out[0] = 0;
-	struct ment sorted[MAXE];
-	memcpy(sorted, m->e, sizeof(struct ment) * (size_t)m->n);
-	qsort(sorted, (size_t)m->n, sizeof(sorted[0]), ment_cmp);
-	for (int i = 0; i < m->n && n < 8000; i++)
-		n += (size_t)snprintf(out + n, 8192 - n, "  %s %s %zu %016llx\n", sorted[i].path,
-				      sorted[i].type == QFS_MODE_DIR ? "d" : "f", sorted[i].len,
-				      (unsigned long long)hash_bytes(0xcbf29ce484222325ull, sorted[i].data, sorted[i].len));
-	return out;
-}
-
-static void tdump(struct qfs *fs, const char *dir)
-{
-	struct qfs_dirent e;
-	uint64_t cookie = 0;
-	while (qfs_readdir(fs, dir, &cookie, &e) == 1) {
-		char path[300];
-		snprintf(path, sizeof(path), "%s/%s", strcmp(dir, "/") ? dir : "", e.name);
-		if (e.type == QFS_MODE_DIR) {
-			printf("  %s d\n", path);
-			tdump(fs, path);
-			continue;
-		}
-		uint8_t *data;
-		int64_t n = get_file(fs, path, &data);
-		printf("  %s f %lld %016llx\n", path, (long long)n,
-		       (unsigned long long)(n >= 0 ? hash_bytes(0xcbf29ce484222325ull, data, (size_t)n) : 0));
-		if (n >= 0)
-			free(data);
-	}
-}
 
 struct run {
 	char **dump;
@@ -367,7 +88,7 @@ static int check_image(struct run *r, struct crash_trace *t, uint64_t ev, uint8_
 			m |= r->hash[i] == h;
 		if (!m) {
 			printf("# recovered at event %llu:\n", (unsigned long long)ev);
-			tdump(fs, "/");
+			tree_dump(fs, "/");
 			for (int i = lo; i <= hi; i++)
 				printf("# state after op %d:\n%s", i - 1, r->dump[i]);
 		}
@@ -466,24 +187,24 @@ static int crash_run(uint64_t seed, bool ballast, int nops, int variants, char *
 	r.durable = calloc((size_t)nops + 1, sizeof(*r.durable));
 	struct crash_trace t;
 	crash_record(d, &t);
-	r.hash[0] = mhash(&m);
+	r.hash[0] = model_hash(&m);
 	r.durable[0] = 1;
 	if (getenv("CRASH_DEBUG")) {
 		r.dump = calloc((size_t)nops + 1, sizeof(char *));
-		r.dump[0] = mdump(&m);
+		r.dump[0] = model_dump(&m);
 	}
-	uint64_t rng = seed;
+	struct workload w = {.rng = seed, .big_write_pct = big_writes ? 100 : 0};
 	int fail = 0;
 	for (int i = 0; i < nops && !fail; i++) {
-		int s = step(fs, &m, &rng, why, wn);
+		int s = workload_step(fs, &m, &w, why, wn);
 		if (s < 0)
 			fail = 1;
-		r.hash[i + 1] = mhash(&m);
+		r.hash[i + 1] = model_hash(&m);
 		r.op_end[i + 1] = t.events;
 		r.durable[i + 1] = s == 1;
 		r.nops = i + 1;
 		if (r.dump)
-			r.dump[i + 1] = mdump(&m);
+			r.dump[i + 1] = model_dump(&m);
 		if (getenv("CRASH_DEBUG")) {
 			struct qfs_statfs st;
 			qfs_statfs(fs, &st);
@@ -494,7 +215,7 @@ static int crash_run(uint64_t seed, bool ballast, int nops, int variants, char *
 	}
 	/* The workload itself must read back the model. */
 	uint64_t h;
-	if (!fail && (tree_hash(fs, &h, NULL) || h != mhash(&m))) {
+	if (!fail && (tree_hash(fs, &h, NULL) || h != model_hash(&m))) {
 		snprintf(why, wn, "live tree differs from the model");
 		fail = 1;
 	}
@@ -534,8 +255,7 @@ static int crash_run(uint64_t seed, bool ballast, int nops, int variants, char *
 	}
 	free(img);
 	crash_trace_free(&t);
-	for (int i = 0; i < m.n; i++)
-		free(m.e[i].data);
+	model_free(&m);
 	free(r.hash);
 	free(r.op_end);
 	free(r.durable);

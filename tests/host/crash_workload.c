@@ -218,10 +218,16 @@ static int write_step(struct qfs *fs, struct model *m, struct workload *w, char 
 		model_add(m, p, QFS_MODE_FILE);
 		return 0;
 	}
-	bool big = chance(rng, w->big_write_pct);
+	bool big = chance(rng, w->big_write_pct), large = chance(rng, w->large_commit_pct);
 	size_t off = host_rand(rng) % 12000, len = 1 + host_rand(rng) % (big ? 40000 : 9000);
+	if (large)
+		len = (68 << 10) + host_rand(rng) % (28 << 10);
 	if (host_rand(rng) % 4 == 0)
 		off = x->len; /* append */
+	struct qfs_statfs st;
+	if (w->keep_avail_blocks && !qfs_statfs(fs, &st) &&
+	    st.avail_blocks < len / QFS_BLOCK_SIZE + 2 + w->keep_avail_blocks)
+		return 0;
 	uint8_t *buf = malloc(len);
 	fill_pattern(buf, len, host_rand(rng));
 	struct qfs_file *f;
@@ -232,7 +238,7 @@ static int write_step(struct qfs *fs, struct model *m, struct workload *w, char 
 	if (!err) {
 		n = qfs_write(f, off, buf, len);
 		err = n < 0 ? (int)n : n < (int64_t)len ? -ENOSPC : 0;
-		sync = !err && host_rand(rng) % 5 == 0;
+		sync = !err && (large || host_rand(rng) % 5 == 0);
 		if (sync) {
 			did(w, "write %s %zu+%zu, fsync", p, off, len);
 			err = qfs_fsync(f);
@@ -244,12 +250,14 @@ static int write_step(struct qfs *fs, struct model *m, struct workload *w, char 
 	free(buf);
 	if (err)
 		return failed(w, err, why, wn);
+	w->large_commit = large;
 	return sync;
 }
 
 int workload_step(struct qfs *fs, struct model *m, struct workload *w, char *why, size_t wn)
 {
 	uint64_t *rng = &w->rng;
+	w->large_commit = false;
 	did(w, "nothing");
 	char p[64], q[64];
 	int op = (int)(host_rand(rng) % 100);

@@ -40,8 +40,17 @@ struct workload {
 	uint64_t rng;
 	/* Percent of writes up to 40,000 bytes instead of 9,000. */
 	int big_write_pct;
-	/* Set by workload_step: what the last operation did (for failure
-	 * messages). */
+	/* Percent of writes of 68 to 96 KiB, fsync'd: more data than a small
+	 * commit takes (16 blocks), so the commit spans both log heads, but
+	 * no more than the dirty limit (32 blocks with 64 cache blocks), past
+	 * which one write may be committed in parts (fs/FORMAT.md). */
+	int large_commit_pct;
+	/* Writes that would leave fewer blocks available are left out: on a
+	 * nearly full file system, ENOSPC is not what these tests are about. */
+	uint64_t keep_avail_blocks;
+	/* Set by workload_step: the last operation was a large commit, and
+	 * what it did (for failure messages). */
+	bool large_commit;
 	char did[96];
 };
 

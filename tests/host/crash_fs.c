@@ -726,6 +726,113 @@ static int run_seed(int seed_no, const struct plan *pl, const struct replay *rp,
 	return fail;
 }
 
+static int recovered_hash(uint8_t *img, uint64_t *h)
+{
+	struct blkdev_ram *d = blkdev_ram_new(IMG_BYTES, img);
+	struct qfs *fs;
+	struct qfs_mount_opts ro = {.read_only = true};
+	int err = qfs_mount(&d->dev, &ro, &fs);
+	if (!err) {
+		err = check_quiet(fs, NULL, 0);
+		int herr = tree_hash(fs, h, NULL);
+		err = err ? err : herr;
+		qfs_unmount(fs);
+	}
+	blkdev_ram_free(d);
+	return err;
+}
+
+/*
+ * The sequence that lost fsync'd work until every read-write mount wrote a
+ * checkpoint: a crash in the first commit after a checkpoint, one with
+ * psegs at both log heads, leaves psegs past the last commit that recovery
+ * ignores; the read-write mount applied nothing and wrote nothing, so the
+ * next session's small commits took the same sequence numbers at head 1
+ * while a stale pseg still sat at head 0; crashed right after its last
+ * fsync returned, recovery followed the stale pseg and lost the work.
+ * Every crash point of that first commit, with the writes completed by
+ * then on the medium, or all submitted.
+ */
+static int fsyncs_survive_a_crash_after_recovery_(char *reason, size_t rn)
+{
+	struct blkdev_ram *d = ram_fs(IMG_BYTES, 64 << 10);
+	struct qfs *fs;
+	struct qfs_mount_opts mo = {.cache_blocks = 64};
+	CHECK(d, "format");
+	d->dev.max_req_bytes = 16 << 10;
+	CHECK_OK(qfs_mount(&d->dev, &mo, &fs));
+	CHECK_OK(put_file(fs, "/before", "committed", 9));
+	CHECK_OK(qfs_unmount(fs)); /* its checkpoint is the last */
+	CHECK_OK(qfs_mount(&d->dev, &mo, &fs));
+	struct crash_trace first;
+	crash_record(d, &first);
+	/* More data than the dirty limit and than a small commit takes. */
+	enum { BIG = 96 * QFS_BLOCK_SIZE };
+	uint8_t *big = malloc(BIG);
+	fill_pattern(big, BIG, 1);
+	int err = 0;
+	for (int i = 0; i < 4 && !err; i++) {
+		char path[24];
+		snprintf(path, sizeof(path), "/small%d", i);
+		err = put_file(fs, path, big, 100);
+	}
+	if (!err)
+		err = put_file(fs, "/big", big, BIG);
+	free(big);
+	CHECK_OK(err);
+	CHECK_OK(qfs_sync(fs));
+	uint64_t synced_at = first.events;
+	d->observe = NULL;
+	qfs_abandon(fs);
+
+	uint8_t *img = malloc(IMG_BYTES), *img2 = malloc(IMG_BYTES);
+	uint64_t unused_rng = 1, lost = 0, points = 0;
+	char first_lost[80] = "";
+	for (uint64_t ev = 0; ev < synced_at; ev++) {
+		for (int completed = 0; completed < 2; completed++) {
+			if (completed)
+				crash_build_completed(&first, ev, img);
+			else
+				crash_build(&first, ev, 1, &unused_rng, img);
+			first.synced = NULL; /* the next session writes into img */
+			uint64_t recovered, want, got;
+			err = recovered_hash(img, &recovered);
+			CHECK(!err, "event %llu: the first crash does not recover: %d",
+			      (unsigned long long)ev, err);
+			struct blkdev_ram *d2 = blkdev_ram_new(IMG_BYTES, img);
+			struct crash_trace next;
+			crash_record(d2, &next);
+			CHECK_OK(qfs_mount(&d2->dev, &mo, &fs));
+			err = put_file(fs, "/after", "first fsync", 11);
+			err = err ? err : qfs_sync(fs);
+			err = err ? err : put_file(fs, "/after", "second fsync", 12);
+			err = err ? err : qfs_sync(fs);
+			err = err ? err : tree_hash(fs, &want, NULL);
+			uint64_t returned_at = next.events;
+			d2->observe = NULL;
+			qfs_abandon(fs);
+			blkdev_ram_free(d2);
+			crash_build(&next, returned_at, 0, &unused_rng, img2);
+			crash_trace_free(&next);
+			CHECK(!err, "event %llu: the next session: %d", (unsigned long long)ev, err);
+			points++;
+			if (recovered_hash(img2, &got) || got != want) {
+				if (!lost++)
+					snprintf(first_lost, sizeof(first_lost), "event %llu with %s",
+						 (unsigned long long)ev,
+						 completed ? "the completed writes" : "every write");
+			}
+		}
+	}
+	crash_trace_free(&first);
+	free(img);
+	free(img2);
+	blkdev_ram_free(d);
+	CHECK(lost == 0, "%llu of %llu crash points lost what was fsync'd after the recovery "
+	      "(first: %s)", (unsigned long long)lost, (unsigned long long)points, first_lost);
+	return 0;
+}
+
 static int parse_replay(const char *s, struct replay *rp)
 {
 	memset(rp, 0, sizeof(*rp));
@@ -785,6 +892,9 @@ int main(void)
 	bool one = getenv("CRASH_SEED") != NULL;
 	if (one)
 		first = seeds = atoi(getenv("CRASH_SEED"));
+	else
+		test_run("crash_fsyncs_survive_a_crash_after_recovery",
+			 fsyncs_survive_a_crash_after_recovery_);
 	for (int s = first;; s++) {
 		bool short_of_states = states_at_depth[0] < 10000 || multi_crash_states() < 10000;
 		if (s > seeds && (one || !short_of_states || s >= 200))

@@ -58,10 +58,26 @@ static void crash_observe(struct blkdev_ram *r, struct blk_req *req)
 void crash_record(struct blkdev_ram *r, struct crash_trace *t)
 {
 	memset(t, 0, sizeof(*t));
-	t->bytes = r->dev.capacity * BLK_SECTOR_SIZE;
-	t->base = malloc(t->bytes);
+	crash_record_again(r, t);
+}
+
+void crash_record_again(struct blkdev_ram *r, struct crash_trace *t)
+{
+	uint64_t bytes = r->dev.capacity * BLK_SECTOR_SIZE;
+	uint8_t *base = t->base, *stable = t->stable;
+	if (t->bytes != bytes) {
+		free(base);
+		free(stable);
+		base = stable = NULL;
+	}
+	t->base = t->stable = NULL;
+	crash_trace_free(t);
+	t->bytes = bytes;
+	t->base = base ? base : malloc(t->bytes);
 	if (!t->base)
 		abort();
+	t->stable = stable;
+	t->stable_n = stable ? SIZE_MAX : 0; /* stale: crash_build starts it anew */
 	memcpy(t->base, r->mem, t->bytes);
 	t->w0 = r->writes;
 	t->c0 = r->dev.stats.completions;
@@ -163,4 +179,20 @@ size_t crash_build(struct crash_trace *t, uint64_t events, int mode, uint64_t *r
 		}
 	}
 	return cand;
+}
+
+size_t crash_build_completed(struct crash_trace *t, uint64_t events, uint8_t *img)
+{
+	uint64_t unused = 1;
+	crash_build(t, events, 0, &unused, img);
+	size_t in_flight = 0;
+	for (size_t i = t->stable_n; i < t->nw; i++) { /* after the covered ones */
+		const struct crash_write *w = &t->w[i];
+		if (w->done_at < events)
+			memcpy(img + w->sector * BLK_SECTOR_SIZE, w->data, w->len);
+		else if (w->sub_at <= events)
+			in_flight++;
+	}
+	t->synced = NULL; /* img differs from stable by more than t->diff says */
+	return in_flight;
 }

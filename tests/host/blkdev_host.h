@@ -73,6 +73,10 @@ struct crash_trace {
 };
 /* Start recording on r (which must hold the image to start from). */
 void crash_record(struct blkdev_ram *r, struct crash_trace *t);
+/* The same into a trace crash_record made before, dropping what it holds
+ * but its image buffers: fresh ones cost more in page faults than checking
+ * a short trace (zeroing t first makes it crash_record). */
+void crash_record_again(struct blkdev_ram *r, struct crash_trace *t);
 void crash_trace_free(struct crash_trace *t);
 /*
  * Build into img (t->bytes) what the medium may hold after power loss once
@@ -84,6 +88,13 @@ void crash_trace_free(struct crash_trace *t);
  */
 size_t crash_build(struct crash_trace *t, uint64_t events, int mode, uint64_t *rng,
 		   uint8_t *img);
+/*
+ * The medium of a device that lost only its requests in flight: every
+ * write completed within `events` completions landed (in completion
+ * order), none still in flight did. Returns how many were in flight: with
+ * none, it is crash_build's mode 1.
+ */
+size_t crash_build_completed(struct crash_trace *t, uint64_t events, uint8_t *img);
 
 static inline uint64_t host_rand(uint64_t *s)
 {

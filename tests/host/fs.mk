@@ -12,7 +12,8 @@ $(BUILD)/host/test_fs: $(BUILD)/host/tests/host/fs_unit.o $(QFS_TEST_OBJS)
 
 HOST_TESTS += $(BUILD)/host/test_fs
 
-$(BUILD)/host/test_fs_crash: $(BUILD)/host/tests/host/crash_fs.o $(QFS_TEST_OBJS)
+$(BUILD)/host/test_fs_crash: $(BUILD)/host/tests/host/crash_fs.o $(BUILD)/host/tests/host/crash_workload.o \
+		$(QFS_TEST_OBJS)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(HOSTCC) $(HOST_LDFLAGS) -o $@ $^
 

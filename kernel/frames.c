@@ -98,7 +98,7 @@ static uint64_t frames_find(uint64_t from, uint64_t to, size_t n, uint64_t align
 	return 0;
 }
 
-uint64_t frames_alloc(size_t npages, uint64_t align)
+uint64_t frames_alloc_uninit(size_t npages, uint64_t align)
 {
 	if (npages == 0 || align < PAGE_SIZE || (align & (align - 1)))
 		return 0;
@@ -114,8 +114,14 @@ uint64_t frames_alloc(size_t npages, uint64_t align)
 		frame_set(f + i, false);
 	frames_free_n -= npages;
 	frame_hint = f + npages;
-	uint64_t phys = f * PAGE_SIZE;
-	memset(phys_to_virt(phys), 0, npages * PAGE_SIZE);
+	return f * PAGE_SIZE;
+}
+
+uint64_t frames_alloc(size_t npages, uint64_t align)
+{
+	uint64_t phys = frames_alloc_uninit(npages, align);
+	if (phys)
+		memset(phys_to_virt(phys), 0, npages * PAGE_SIZE);
 	return phys;
 }
 

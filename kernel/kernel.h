@@ -88,6 +88,9 @@ void frames_init_region(uint64_t base, uint64_t len); /* add usable RAM */
 void frames_reserve(uint64_t base, uint64_t len);     /* take it back out */
 /* npages contiguous frames aligned to `align` bytes (power of two, >= 4096), zeroed; 0 on OOM. */
 uint64_t frames_alloc(size_t npages, uint64_t align);
+/* The same, left as they are: for a caller that fills them whole anyway (clearing a page
+ * is 512 string iterations, each a trip through QEMU's loop under TCG). */
+uint64_t frames_alloc_uninit(size_t npages, uint64_t align);
 void frames_free(uint64_t phys, size_t npages);
 uint64_t frames_free_count(void);
 uint64_t frames_total_count(void);

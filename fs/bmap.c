@@ -98,6 +98,8 @@ int qfs_bmap_set(struct qfs *fs, struct qfs_inode *ip, uint32_t key, uint32_t ad
 	uint32_t *s;
 	struct qfs_buf *pb;
 	int err = slot(fs, ip, key, true, &s, &pb);
+	if (!err && pb)
+		err = qfs_buf_stable(fs, pb);
 	if (err)
 		return err;
 	*old = *s;
@@ -110,7 +112,7 @@ int qfs_bmap_set(struct qfs *fs, struct qfs_inode *ip, uint32_t key, uint32_t ad
 	*s = addr;
 	if (pb)
 		qfs_buf_dirty(fs, pb);
-	qfs_inode_dirty(fs, ip);
+	qfs_inode_cpdirty(fs, ip); /* the map is rebuilt from block entries: no inode entry */
 	return 0;
 }
 
@@ -127,6 +129,10 @@ static int trunc_ind(struct qfs *fs, struct qfs_inode *ip, uint32_t key, uint32_
 		if (err)
 			return err;
 	}
+	int err = qfs_buf_stable(fs, b);
+	if (err)
+		return err;
+	bool counted = b->dirty; /* a dirty block's read is counted already */
 	uint32_t *p = (uint32_t *)b->data;
 	bool changed = false;
 	for (uint32_t i = 0; i < QFS_NINDIRECT; i++) {
@@ -141,9 +147,12 @@ static int trunc_ind(struct qfs *fs, struct qfs_inode *ip, uint32_t key, uint32_
 		if (p[i])
 			*empty = false;
 	}
-	if (*empty)
-		qfs_buf_drop(fs, b);
-	else if (changed)
+	if (*empty) {
+		if (b->on_disk && !counted)
+			fs->rec_reads++; /* a recovery reads it to free what it pointed to */
+		return qfs_buf_drop(fs, b);
+	}
+	if (changed)
 		qfs_buf_dirty(fs, b);
 	return 0;
 }
@@ -165,8 +174,8 @@ int qfs_bmap_truncate(struct qfs *fs, struct qfs_inode *ip, uint64_t nblk)
 	/* Cached data blocks beyond the end go, dirty or not. */
 	for (struct qfs_buf *b = ip->bufs, *next; b; b = next) {
 		next = b->inext;
-		if (b->key < QFS_KEY_DCHILD0 && b->key >= nblk)
-			qfs_buf_drop(fs, b);
+		if (b->key < QFS_KEY_DCHILD0 && b->key >= nblk && (err = qfs_buf_drop(fs, b)))
+			return err;
 	}
 	for (uint64_t k = nblk; k < IND_FIRST; k++) {
 		if (d->direct[k] && !qfs_addr_ok(fs, d->direct[k]))
@@ -189,6 +198,10 @@ int qfs_bmap_truncate(struct qfs *fs, struct qfs_inode *ip, uint64_t nblk)
 		if (err)
 			return err;
 	}
+	err = qfs_buf_stable(fs, root);
+	if (err)
+		return err;
+	bool root_counted = root->dirty;
 	bool root_empty = true, root_changed = false;
 	uint32_t *rp = (uint32_t *)root->data;
 	for (uint32_t j = 0; j < QFS_NINDIRECT; j++) {
@@ -209,75 +222,44 @@ int qfs_bmap_truncate(struct qfs *fs, struct qfs_inode *ip, uint64_t nblk)
 			root_empty = false;
 	}
 	if (root_empty) {
-		qfs_buf_drop(fs, root);
+		if (root->on_disk && !root_counted)
+			fs->rec_reads++;
+		err = qfs_buf_drop(fs, root);
+		if (err)
+			return err;
 		free_ptr(fs, ip, &d->dind);
 	} else if (root_changed) {
 		qfs_buf_dirty(fs, root);
 	}
 out:
-	qfs_inode_dirty(fs, ip);
+	qfs_inode_cpdirty(fs, ip);
 	return 0;
 }
 
-static int walk_ind(struct qfs *fs, uint32_t key, uint32_t addr, uint32_t first_key,
-		    qfs_walk_fn fn, void *ctx, bool dind)
+int qfs_grow(void **p, size_t *cap, size_t need, size_t elem)
 {
-	if (!qfs_addr_ok(fs, addr))
-		return -EUCLEAN;
-	int err = fn(ctx, key, addr);
-	if (err)
-		return err;
-	uint32_t *p = qfs_alloc_block();
-	if (!p)
+	if (need <= *cap)
+		return 0;
+	size_t c = *cap ? *cap : 64;
+	while (c < need)
+		c *= 2;
+	void *n = qfs_malloc(c * elem);
+	if (!n)
 		return -ENOMEM;
-	err = qfs_dev_read(fs, addr, p, 1);
-	for (uint32_t i = 0; !err && i < QFS_NINDIRECT; i++) {
-		if (!p[i])
-			continue;
-		if (dind)
-			err = walk_ind(fs, QFS_KEY_DCHILD0 + i, p[i],
-				       DIND_FIRST + i * QFS_NINDIRECT, fn, ctx, false);
-		else if (!qfs_addr_ok(fs, p[i]))
-			err = -EUCLEAN;
-		else
-			err = fn(ctx, first_key + i, p[i]);
-	}
-	qfs_free_block(p);
-	return err;
-}
-
-int qfs_walk_disk(struct qfs *fs, const struct qfs_disk_inode *d, qfs_walk_fn fn, void *ctx)
-{
-	int err = 0;
-	for (uint32_t k = 0; !err && k < QFS_NDIRECT; k++) {
-		if (!d->direct[k])
-			continue;
-		if (!qfs_addr_ok(fs, d->direct[k]))
-			return -EUCLEAN;
-		err = fn(ctx, k, d->direct[k]);
-	}
-	if (!err && d->ind)
-		err = walk_ind(fs, QFS_KEY_IND, d->ind, IND_FIRST, fn, ctx, false);
-	if (!err && d->dind)
-		err = walk_ind(fs, QFS_KEY_DIND, d->dind, 0, fn, ctx, true);
-	return err;
+	if (*cap)
+		memcpy(n, *p, *cap * elem);
+	qfs_free(*p);
+	*p = n;
+	*cap = c;
+	return 0;
 }
 
 int qfs_vec_push(struct qfs_vec *v, uint64_t x)
 {
-	if (v->n == v->cap) {
-		size_t cap = v->cap ? v->cap * 2 : 256;
-		uint64_t *a = qfs_malloc(cap * sizeof(*a));
-		if (!a)
-			return -ENOMEM;
-		if (v->n)
-			memcpy(a, v->a, v->n * sizeof(*a));
-		qfs_free(v->a);
-		v->a = a;
-		v->cap = cap;
-	}
-	v->a[v->n++] = x;
-	return 0;
+	int err = qfs_grow((void **)&v->a, &v->cap, v->n + 1, sizeof(*v->a));
+	if (!err)
+		v->a[v->n++] = x;
+	return err;
 }
 
 void qfs_sort_u64(uint64_t *a, size_t n)

@@ -33,42 +33,54 @@ void qfs_free_block(void *p)
 	qfs_free_big(p, QFS_BLOCK_SIZE);
 }
 
-static int qfs_dev_rw(struct qfs *fs, int op, uint64_t block, void *buf, uint32_t nblocks)
+/* Bytes at byte offset off (a multiple of the device's block size), split at the largest request. */
+static int qfs_dev_rw(struct qfs *fs, int op, uint64_t off, void *buf, uint64_t len)
 {
 	uint8_t *p = buf;
-	uint32_t per = fs->max_req / QFS_BLOCK_SIZE;
-	while (nblocks) {
-		uint32_t n = nblocks < per ? nblocks : per;
-		uint64_t sector = block * QFS_SECTORS_PER_BLOCK;
-		int err = op == BLK_OP_READ ? blk_read(fs->dev, sector, p, n * QFS_BLOCK_SIZE)
-					    : blk_write(fs->dev, sector, p, n * QFS_BLOCK_SIZE);
+	while (len) {
+		uint32_t n = len < fs->max_req ? (uint32_t)len : fs->max_req;
+		uint64_t sector = off / BLK_SECTOR_SIZE;
+		int err = op == BLK_OP_READ ? blk_read(fs->dev, sector, p, n) : blk_write(fs->dev, sector, p, n);
 		if (err)
 			return err == -EROFS ? err : -EIO;
 		if (op == BLK_OP_WRITE)
-			fs->dev_bytes += (uint64_t)n * QFS_BLOCK_SIZE;
-		p += (size_t)n * QFS_BLOCK_SIZE;
-		block += n;
-		nblocks -= n;
+			fs->dev_bytes += n;
+		else
+			fs->read_bytes += n;
+		p += n;
+		off += n;
+		len -= n;
 	}
 	return 0;
 }
 
+/* A read of blocks a pseg still holds (being filled, or in flight) waits for it. */
+static int settle(struct qfs *fs, uint64_t block, uint32_t nblocks)
+{
+	if (!qfs_log_inflight(fs, block, nblocks))
+		return 0;
+	int err = qfs_log_seal(fs, 0);
+	return err ? err : qfs_log_wait_all(fs);
+}
+
 int qfs_dev_read(struct qfs *fs, uint64_t block, void *buf, uint32_t nblocks)
 {
-	if (qfs_log_inflight(fs, block, nblocks)) {
-		/* Still in memory (the pseg being filled) or in flight. */
-		int err = qfs_log_seal(fs, 0);
-		if (!err)
-			err = qfs_log_wait_all(fs);
-		if (err)
-			return err;
-	}
-	return qfs_dev_rw(fs, BLK_OP_READ, block, buf, nblocks);
+	int err = settle(fs, block, nblocks);
+	return err ? err : qfs_dev_rw(fs, BLK_OP_READ, block * QFS_BLOCK_SIZE, buf,
+				      (uint64_t)nblocks * QFS_BLOCK_SIZE);
+}
+
+int qfs_dev_read_bytes(struct qfs *fs, uint64_t off, void *buf, uint32_t len)
+{
+	uint64_t block = off / QFS_BLOCK_SIZE;
+	int err = settle(fs, block, (uint32_t)((off + len + QFS_BLOCK_SIZE - 1) / QFS_BLOCK_SIZE - block));
+	return err ? err : qfs_dev_rw(fs, BLK_OP_READ, off, buf, len);
 }
 
 int qfs_dev_write(struct qfs *fs, uint64_t block, const void *buf, uint32_t nblocks)
 {
-	return qfs_dev_rw(fs, BLK_OP_WRITE, block, (void *)buf, nblocks);
+	return qfs_dev_rw(fs, BLK_OP_WRITE, block * QFS_BLOCK_SIZE, (void *)buf,
+			  (uint64_t)nblocks * QFS_BLOCK_SIZE);
 }
 
 int qfs_dev_flush(struct qfs *fs)
@@ -119,8 +131,18 @@ struct qfs_buf *qfs_buf_find(struct qfs *fs, struct qfs_inode *ip, uint32_t key)
 	return NULL;
 }
 
-void qfs_buf_drop(struct qfs *fs, struct qfs_buf *b)
+static void buf_free(struct qfs *fs, struct qfs_buf *b, bool keep_data);
+
+int qfs_buf_stable(struct qfs *fs, struct qfs_buf *b)
 {
+	return b->io ? qfs_log_wait_pseg(fs, b->io - 1) : 0;
+}
+
+int qfs_buf_drop(struct qfs *fs, struct qfs_buf *b)
+{
+	/* A pseg may still read its data; a device that stopped answering
+	 * keeps it (leaked) rather than write freed memory. */
+	bool keep = qfs_buf_stable(fs, b) != 0;
 	struct qfs_buf **pp = &fs->bhash[bhash(fs, b->ip->ino, b->key)];
 	while (*pp != b)
 		pp = &(*pp)->hnext;
@@ -134,8 +156,8 @@ void qfs_buf_drop(struct qfs *fs, struct qfs_buf *b)
 		b->inext->iprev = b->iprev;
 	qfs_buf_clean(fs, b);
 	fs->nbufs--;
-	qfs_free_block(b->data);
-	qfs_free(b);
+	buf_free(fs, b, keep);
+	return keep ? -EIO : 0;
 }
 
 void qfs_buf_evict(struct qfs *fs)
@@ -143,44 +165,78 @@ void qfs_buf_evict(struct qfs *fs)
 	struct qfs_buf *b = fs->lru.lprev;
 	while (fs->nbufs > fs->cache_blocks && b != &fs->lru) {
 		struct qfs_buf *prev = b->lprev;
-		if (!b->dirty)
+		if (!b->dirty && !b->io)
 			qfs_buf_drop(fs, b);
 		b = prev;
 	}
 }
 
-int qfs_buf_get(struct qfs *fs, struct qfs_inode *ip, uint32_t key, uint32_t addr,
-		struct qfs_buf **out)
+/*
+ * Buffers dropped from the cache wait on a short list for reuse, data page
+ * and all: a cache smaller than what a workload touches then costs no
+ * allocator and no page clearing per block (a zeroed page is 512 string
+ * iterations under TCG, and a block about to be overwritten whole needs none).
+ */
+#define QFS_SPARE_BUFS 32
+
+static struct qfs_buf *buf_new(struct qfs *fs)
 {
-	struct qfs_buf *b = qfs_buf_find(fs, ip, key);
+	struct qfs_buf *b = fs->spare;
 	if (b) {
-		lru_unlink(b);
-		lru_front(fs, b);
-		*out = b;
-		return 0;
+		fs->spare = b->hnext;
+		fs->nspare--;
+		uint8_t *data = b->data;
+		memset(b, 0, sizeof(*b));
+		b->data = data;
+		return b;
 	}
+	b = qfs_zalloc(sizeof(*b));
+	if (b && !(b->data = qfs_page_alloc_uninit(QFS_BLOCK_SIZE))) { /* buf_fill() fills it */
+		qfs_free(b);
+		b = NULL;
+	}
+	return b;
+}
+
+static void buf_free(struct qfs *fs, struct qfs_buf *b, bool keep_data)
+{
+	if (keep_data) { /* still the device's: leaked rather than reused */
+		qfs_free(b);
+		return;
+	}
+	if (fs->nspare < QFS_SPARE_BUFS) {
+		b->hnext = fs->spare;
+		fs->spare = b;
+		fs->nspare++;
+		return;
+	}
+	qfs_free_block(b->data);
+	qfs_free(b);
+}
+
+/* A new buffer of (ip, key): read from addr, zeroes for a hole, or (whole) left as it is. */
+static int buf_fill(struct qfs *fs, struct qfs_inode *ip, uint32_t key, uint32_t addr, bool whole,
+		    struct qfs_buf **out)
+{
 	if (addr && !qfs_addr_ok(fs, addr))
 		return -EUCLEAN;
 	if (fs->nbufs >= fs->cache_blocks)
 		qfs_buf_evict(fs);
-	b = qfs_zalloc(sizeof(*b));
+	struct qfs_buf *b = buf_new(fs);
 	if (!b)
 		return -ENOMEM;
-	b->data = qfs_alloc_block();
-	if (!b->data) {
-		qfs_free(b);
-		return -ENOMEM;
-	}
-	if (addr) {
+	if (addr && !whole) {
 		int err = qfs_dev_read(fs, addr, b->data, 1);
 		if (err) {
-			qfs_free_block(b->data);
-			qfs_free(b);
+			buf_free(fs, b, false);
 			return err;
 		}
+	} else if (!whole) {
+		memset(b->data, 0, QFS_BLOCK_SIZE);
 	}
 	b->ip = ip;
 	b->key = key;
+	b->on_disk = addr != 0;
 	uint32_t h = bhash(fs, ip->ino, key);
 	b->hnext = fs->bhash[h];
 	fs->bhash[h] = b;
@@ -192,6 +248,29 @@ int qfs_buf_get(struct qfs *fs, struct qfs_inode *ip, uint32_t key, uint32_t add
 	fs->nbufs++;
 	*out = b;
 	return 0;
+}
+
+static struct qfs_buf *buf_hit(struct qfs *fs, struct qfs_inode *ip, uint32_t key)
+{
+	struct qfs_buf *b = qfs_buf_find(fs, ip, key);
+	if (b) {
+		lru_unlink(b);
+		lru_front(fs, b);
+	}
+	return b;
+}
+
+int qfs_buf_get(struct qfs *fs, struct qfs_inode *ip, uint32_t key, uint32_t addr,
+		struct qfs_buf **out)
+{
+	*out = buf_hit(fs, ip, key);
+	return *out ? 0 : buf_fill(fs, ip, key, addr, false, out);
+}
+
+int qfs_buf_get_whole(struct qfs *fs, struct qfs_inode *ip, uint32_t key, struct qfs_buf **out)
+{
+	*out = buf_hit(fs, ip, key);
+	return *out ? 0 : buf_fill(fs, ip, key, 0, true, out);
 }
 
 void qfs_dirty_list_add(struct qfs_inode **head, struct qfs_inode *ip)
@@ -216,14 +295,28 @@ void qfs_dirty_list_remove(struct qfs_inode *ip)
 	ip->dpprev = NULL;
 }
 
+/* Data for the next commit; an indirect block for the next checkpoint. */
 void qfs_buf_dirty(struct qfs *fs, struct qfs_buf *b)
 {
 	if (b->dirty)
 		return;
 	b->dirty = true;
-	fs->ndirty++;
-	b->ip->ndirty++;
-	qfs_dirty_list_add(&fs->dirty_list, b->ip);
+	/* On the inode's list of dirty buffers: a commit visits those, not all it caches. */
+	b->dnext = b->ip->dirty_bufs;
+	if (b->dnext)
+		b->dnext->dpprev = &b->dnext;
+	b->dpprev = &b->ip->dirty_bufs;
+	b->ip->dirty_bufs = b;
+	if (qfs_key_is_data(b->key)) {
+		fs->ndirty++;
+		b->ip->ndirty++;
+		qfs_dirty_list_add(&fs->dirty_list, b->ip);
+	} else {
+		fs->nmeta++;
+		b->ip->nmeta++;
+		if (b->on_disk)
+			fs->rec_reads++; /* a recovery reads this block to redo the change */
+	}
 }
 
 void qfs_buf_clean(struct qfs *fs, struct qfs_buf *b)
@@ -231,8 +324,16 @@ void qfs_buf_clean(struct qfs *fs, struct qfs_buf *b)
 	if (!b->dirty)
 		return;
 	b->dirty = false;
-	fs->ndirty--;
-	b->ip->ndirty--;
+	*b->dpprev = b->dnext;
+	if (b->dnext)
+		b->dnext->dpprev = b->dpprev;
+	if (qfs_key_is_data(b->key)) {
+		fs->ndirty--;
+		b->ip->ndirty--;
+	} else {
+		fs->nmeta--;
+		b->ip->nmeta--;
+	}
 }
 
 /* ---- inode map ---- */
@@ -267,13 +368,13 @@ int qfs_inode_read_disk(struct qfs *fs, uint32_t ino, uint32_t addr, struct qfs_
 	int err = qfs_dev_read(fs, addr, d, 1);
 	if (err)
 		return err;
-	uint32_t crc = d->crc;
-	d->crc = 0;
-	uint32_t want = qfs_crc32c(0, d, QFS_BLOCK_SIZE);
-	d->crc = crc;
-	if (d->magic != QFS_MAGIC_INODE || crc != want || d->ino != ino)
+	uint32_t csum = d->csum;
+	d->csum = 0;
+	uint32_t want = qfs_csum(fs->seed, d, QFS_BLOCK_SIZE);
+	d->csum = csum;
+	if (d->magic != QFS_MAGIC_INODE || csum != want || d->ino != ino)
 		return -EUCLEAN;
-	if (d->mode != QFS_MODE_FILE && d->mode != QFS_MODE_DIR && d->mode != QFS_MODE_FREE)
+	if (d->mode != QFS_MODE_FILE && d->mode != QFS_MODE_DIR)
 		return -EUCLEAN;
 	if (d->size > QFS_MAX_FILE_BLOCKS * QFS_BLOCK_SIZE)
 		return -EUCLEAN;
@@ -316,8 +417,8 @@ void qfs_inode_forget(struct qfs *fs, struct qfs_inode *ip)
 		pp = &(*pp)->hnext;
 	*pp = ip->hnext;
 	qfs_dirty_list_remove(ip);
-	if (ip->dirty)
-		fs->ndirty_inodes--;
+	if (ip->cpdirty)
+		fs->ncpdirty--;
 	fs->ninodes_cached--;
 	qfs_free_block(ip->d);
 	qfs_free(ip);
@@ -342,12 +443,34 @@ int qfs_iget(struct qfs *fs, uint32_t ino, struct qfs_inode **out)
 	if (!ip)
 		return -ENOMEM;
 	int err = qfs_inode_read_disk(fs, ino, addr, ip->d);
-	if (!err && ip->d->mode == QFS_MODE_FREE)
-		err = -EUCLEAN;
 	if (err) {
 		qfs_inode_forget(fs, ip);
 		return err;
 	}
+	ip->on_disk = true;
+	ip->refs = 1;
+	*out = ip;
+	return 0;
+}
+
+int qfs_iget_any(struct qfs *fs, uint32_t ino, struct qfs_inode **out)
+{
+	if (ino == 0 || ino >= fs->sb.max_inodes)
+		return -EUCLEAN;
+	struct qfs_inode *ip = ifind(fs, ino);
+	if (ip || qfs_imap_get(fs, ino)) {
+		if (!ip)
+			return qfs_iget(fs, ino, out);
+		ip->refs++;
+		*out = ip;
+		return 0;
+	}
+	ip = inew(fs, ino);
+	if (!ip)
+		return -ENOMEM;
+	ip->d->magic = QFS_MAGIC_INODE;
+	ip->d->ino = ino;
+	ip->tomb = true; /* nothing yet: the log's entries make it an inode */
 	ip->refs = 1;
 	*out = ip;
 	return 0;
@@ -356,31 +479,48 @@ int qfs_iget(struct qfs *fs, uint32_t ino, struct qfs_inode **out)
 void qfs_iput(struct qfs *fs, struct qfs_inode *ip)
 {
 	ip->refs--;
-	if (ip->refs == 0 && !ip->dirty && !ip->bufs && fs->ninodes_cached > fs->cache_blocks)
+	if (ip->refs == 0 && !ip->ient && !ip->cpdirty && !ip->bufs && !ip->tomb &&
+	    fs->ninodes_cached > fs->cache_blocks)
 		qfs_inode_forget(fs, ip);
 }
 
 /* After a commit: forget clean, unused inodes (and their clean buffers)
- * beyond the cache size, so creating many files does not grow memory. */
+ * beyond the cache size, so creating many files does not grow memory.
+ * What the next checkpoint must write stays. */
 void qfs_inode_trim(struct qfs *fs)
 {
 	for (uint32_t h = 0; h < QFS_IHASH && fs->ninodes_cached > fs->cache_blocks / 2; h++) {
 		for (struct qfs_inode *ip = fs->ihash[h], *next; ip; ip = next) {
 			next = ip->hnext;
-			if (ip->refs || ip->dirty || ip->ndirty || ip->ino == QFS_ROOT_INO)
+			if (ip->refs || ip->ient || ip->cpdirty || ip->ndirty || ip->nmeta || ip->tomb ||
+			    ip->ino == QFS_ROOT_INO)
 				continue;
-			qfs_inode_forget(fs, ip);
+			bool frozen = false;
+			for (struct qfs_buf *b = ip->bufs; b && !frozen; b = b->inext)
+				frozen = b->io != 0;
+			if (!frozen)
+				qfs_inode_forget(fs, ip);
 		}
 	}
+}
+
+void qfs_inode_cpdirty(struct qfs *fs, struct qfs_inode *ip)
+{
+	if (ip->cpdirty)
+		return;
+	ip->cpdirty = true;
+	fs->ncpdirty++;
+	if (ip->on_disk)
+		fs->rec_reads++; /* a recovery reads the old inode to redo the change */
 }
 
 void qfs_inode_dirty(struct qfs *fs, struct qfs_inode *ip)
 {
 	ip->d->version++;
-	if (ip->dirty)
+	qfs_inode_cpdirty(fs, ip);
+	if (ip->ient)
 		return;
-	ip->dirty = true;
-	fs->ndirty_inodes++;
+	ip->ient = true;
 	qfs_dirty_list_add(&fs->dirty_list, ip);
 }
 
@@ -411,6 +551,7 @@ int qfs_ialloc(struct qfs *fs, uint32_t mode, struct qfs_inode **out)
 		ip->d->mode = mode;
 		ip->d->nlink = 1;
 		ip->tomb = false;
+		ip->pre = QFS_IENT_CREATE; /* a recovery drops whatever the number held before */
 		ip->refs = 1;
 		qfs_inode_dirty(fs, ip);
 		fs->ino_hint = ino + 1;
@@ -425,6 +566,12 @@ void qfs_cache_free(struct qfs *fs)
 	for (uint32_t i = 0; i < QFS_IHASH; i++)
 		while (fs->ihash[i])
 			qfs_inode_forget(fs, fs->ihash[i]);
+	while (fs->spare) {
+		struct qfs_buf *b = fs->spare;
+		fs->spare = b->hnext;
+		qfs_free_block(b->data);
+		qfs_free(b);
+	}
 	qfs_free(fs->bhash);
 	qfs_free_block(fs->tmp);
 }

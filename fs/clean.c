@@ -31,7 +31,7 @@ bool qfs_space_ok(struct qfs *fs, uint64_t more)
 {
 	/* Every segment holds at least one summary: never live, never usable. */
 	uint64_t total = (uint64_t)fs->sb.nsegs * (fs->sb.seg_blocks - 1);
-	uint64_t used = fs->live_blocks + fs->ndirty + fs->ndirty_inodes + more;
+	uint64_t used = fs->live_blocks + fs->ndirty + fs->nmeta + fs->ncpdirty + more;
 	return used + (uint64_t)reserve_segs(fs) * (fs->sb.seg_blocks - 1) <= total;
 }
 
@@ -39,7 +39,7 @@ uint64_t qfs_avail_blocks(struct qfs *fs)
 {
 	uint64_t total = (uint64_t)fs->sb.nsegs * (fs->sb.seg_blocks - 1);
 	uint64_t reserve = (uint64_t)reserve_segs(fs) * (fs->sb.seg_blocks - 1);
-	uint64_t used = fs->live_blocks + fs->ndirty + fs->ndirty_inodes;
+	uint64_t used = fs->live_blocks + fs->ndirty + fs->nmeta + fs->ncpdirty;
 	return used + reserve < total ? total - reserve - used : 0;
 }
 
@@ -51,10 +51,11 @@ uint32_t qfs_dirty_limit(struct qfs *fs)
 	return lim < 16 ? 16 : lim;
 }
 
-/* Segments a commit of everything dirty needs (inodes bring indirect blocks). */
+/* Segments a checkpoint of everything dirty needs (a commit's data, then
+ * the inodes and indirect blocks; changed inodes bring indirect blocks). */
 static uint32_t dirty_segs(struct qfs *fs)
 {
-	return 1 + (fs->ndirty + 4 * fs->ndirty_inodes) / (fs->sb.seg_blocks - 1);
+	return 1 + (fs->ndirty + fs->nmeta + 2 * fs->ncpdirty) / (fs->sb.seg_blocks - 1);
 }
 
 /* Cleaning starts early enough that there is room to move live blocks. */
@@ -96,8 +97,9 @@ static int mark_live(struct qfs *fs, uint32_t ino, uint32_t key, uint32_t addr)
 		fs->imap_dirty[key] = 1;
 		return 1;
 	}
-	if (ino >= fs->sb.max_inodes || !qfs_imap_get(fs, ino))
+	if (ino >= fs->sb.max_inodes)
 		return 0;
+	/* Inode blocks are written by checkpoints only: the inode map says which is live. */
 	if (key == QFS_KEY_INODE && qfs_imap_get(fs, ino) != addr)
 		return 0;
 	struct qfs_inode *ip;
@@ -106,7 +108,7 @@ static int mark_live(struct qfs *fs, uint32_t ino, uint32_t key, uint32_t addr)
 		return err == -ENOENT ? 0 : err;
 	int live = 0;
 	if (key == QFS_KEY_INODE) {
-		qfs_inode_dirty(fs, ip);
+		qfs_inode_cpdirty(fs, ip);
 		live = 1;
 	} else {
 		uint32_t a;
@@ -128,31 +130,36 @@ static int mark_live(struct qfs *fs, uint32_t ino, uint32_t key, uint32_t addr)
 static int clean_seg(struct qfs *fs, uint32_t v, uint32_t *budget)
 {
 	uint64_t pos = qfs_seg_start(fs, v), end = pos + fs->sb.seg_blocks;
-	struct qfs_disk_sum *s = qfs_alloc_block();
-	if (!s)
+	uint8_t *buf = qfs_alloc_big(qfs_pseg_buf_bytes(fs));
+	if (!buf)
 		return -ENOMEM;
 	uint64_t last_seq = 0;
 	int err = 0;
 	bool whole = true;
 	while (!err && pos + 1 < end && whole) {
-		err = qfs_dev_read(fs, pos, s, 1);
-		if (err || qfs_sum_check(fs, s, pos) || s->seq <= last_seq)
+		struct qfs_pseg_view pv;
+		err = qfs_pseg_load(fs, (uint32_t)pos, buf, &pv);
+		if (err == -EUCLEAN || (!err && pv.h.seq <= last_seq)) {
+			err = 0; /* the segment's psegs end here */
 			break;
-		last_seq = s->seq;
-		for (uint32_t k = 0; !err && k < s->nblocks; k++) {
+		}
+		if (err)
+			break;
+		last_seq = pv.h.seq;
+		for (uint32_t k = 0; !err && k < pv.h.nblocks; k++) {
 			if (!*budget) {
 				whole = false;
 				break;
 			}
-			int r = mark_live(fs, s->e[k].ino, s->e[k].key, (uint32_t)(pos + 1 + k));
+			int r = mark_live(fs, pv.bent[k].ino, pv.bent[k].key, (uint32_t)(pos + 1 + k));
 			if (r < 0)
 				err = r;
 			else
 				*budget -= (uint32_t)r;
 		}
-		pos += 1 + s->nblocks;
+		pos = pv.next;
 	}
-	qfs_free_block(s);
+	qfs_free_big(buf, qfs_pseg_buf_bytes(fs));
 	if (!err && whole)
 		fs->cleaned_segs++;
 	return err;

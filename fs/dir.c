@@ -42,8 +42,12 @@ static int dir_block(struct qfs *fs, struct qfs_inode *dp, uint64_t bno, bool wr
 			return err;
 		b->checked = true;
 	}
-	if (write)
+	if (write) {
+		err = qfs_buf_stable(fs, b);
+		if (err)
+			return err;
 		qfs_buf_dirty(fs, b);
+	}
 	*out = b->data;
 	return 0;
 }
@@ -120,6 +124,8 @@ int qfs_dir_add(struct qfs *fs, struct qfs_inode *dp, const char *name, size_t l
 	/* A new block at the end. */
 	struct qfs_buf *nbuf;
 	int err = qfs_file_rw_block(fs, dp, nb, true, &nbuf);
+	if (!err)
+		err = qfs_buf_stable(fs, nbuf);
 	if (err)
 		return err;
 	memset(nbuf->data, 0, QFS_BLOCK_SIZE);

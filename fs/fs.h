@@ -56,7 +56,7 @@ int qfs_format(struct blk_dev *dev, const struct qfs_format_opts *opts);
 int qfs_probe(struct blk_dev *dev);
 /*
  * Whether dev looks like it holds a quillfs at all: either superblock copy
- * carries the magic, valid or not (a newer version, a damaged one, a disk
+ * carries the magic, valid or not (another format version, a damaged one, a disk
  * whose block size this code cannot mount). Also true when the first blocks
  * cannot be read. What needs consent before it is overwritten.
  */
@@ -67,12 +67,26 @@ struct qfs_mount_opts {
 	uint32_t cache_blocks; /* buffer cache size; 0: default (1024) */
 };
 /*
- * Mount: newest valid checkpoint, then roll forward through the log. A
- * read-write mount that recovered anything writes a checkpoint before
- * returning. -EUCLEAN: not quillfs, or damaged beyond recovery; -EINVAL:
- * newer format version.
+ * Mount: newest valid checkpoint, then roll forward through the log (work
+ * and reads bounded by the log written since that checkpoint: fs/FORMAT.md,
+ * Recovery). A read-write mount writes a checkpoint before returning.
+ * -EUCLEAN: not quillfs, or damaged beyond recovery; -EINVAL: a format
+ * version this code does not mount, or a device whose logical block size
+ * is larger than the file system's record size.
  */
 int qfs_mount(struct blk_dev *dev, const struct qfs_mount_opts *opts, struct qfs **out);
+/*
+ * What the mount's recovery did: psegs it found past the checkpoint (0
+ * after a clean unmount), how many it applied (whole commits only) and
+ * left out (after the last complete commit), and what it read.
+ */
+struct qfs_recovery {
+	uint32_t psegs, commits, discarded;
+	uint32_t inodes, blocks;  /* inode and block entries applied */
+	uint64_t log_bytes;       /* of log it read past the checkpoint */
+	uint64_t read_bytes;      /* everything the mount read from the device */
+};
+void qfs_recovery_info(struct qfs *fs, struct qfs_recovery *out);
 /* Commit, write a final checkpoint, free everything (even on error). */
 int qfs_unmount(struct qfs *fs);
 /* Free everything, writing nothing more (waits for writes in flight): what
@@ -90,6 +104,8 @@ struct qfs_statfs {
 	uint64_t nsegs, free_segs, seg_blocks;
 	uint64_t user_bytes, dev_bytes; /* write amplification = dev / user */
 	uint64_t cleaned_segs, checkpoints, commits, flushes;
+	/* Written to the log since the last checkpoint: what a recovery now would read of it. */
+	uint64_t log_bytes;
 };
 int qfs_statfs(struct qfs *fs, struct qfs_statfs *st);
 /* Percent full as df counts it, rounded up: live / (live + avail); 100 with no capacity. */

@@ -11,6 +11,7 @@
  */
 #ifdef QUILL_KERNEL
 #include "fs/fs_int.h"
+#include "fs/csum_vectors.h"
 
 CMDLINE_KEY(fs_format, "fs.format", cmdline_valid_bool,
 	    "1: test=fs may format vda even when it holds a quillfs (destroys it)");
@@ -103,22 +104,19 @@ static void ft_clean(struct qfs *fs)
 	kfree(e);
 }
 
-/* qfs_crc32c() (the CPU's crc32 instruction where it has one) agrees with the tables. */
-KTEST(crc32c)
+/* The format's checksum gives XXH64's known answers in the guest too (the kernel's own build flags). */
+KTEST(csum)
 {
-	static uint8_t buf[4096 + 16];
-	for (size_t i = 0; i < sizeof(buf); i++)
-		buf[i] = (uint8_t)(i * 2654435761u >> 13);
-	if (qfs_crc32c(0, "123456789", 9) != 0xe3069283u)
-		KTEST_FAIL("check value %#x", qfs_crc32c(0, "123456789", 9));
-	for (size_t off = 0; off < 8; off++)
-		for (size_t len = 0; len <= 80; len++)
-			if (qfs_crc32c(7, buf + off, len) != qfs_crc32c_sw(7, buf + off, len))
-				KTEST_FAIL("%zu bytes at +%zu: %#x, tables say %#x", len, off,
-					   qfs_crc32c(7, buf + off, len), qfs_crc32c_sw(7, buf + off, len));
-	if (qfs_crc32c(0, buf + 5, 4096) != qfs_crc32c_sw(0, buf + 5, 4096))
-		KTEST_FAIL("4 KiB block differs");
-	printf("crc32c: %s\n", qfs_crc32c_hw() ? "SSE4.2 crc32 instruction" : "tables");
+	static uint8_t buf[CSUM_VECTOR_BYTES];
+	for (uint32_t i = 0; i < sizeof(buf); i++)
+		buf[i] = csum_vector_byte(i);
+	for (size_t i = 0; i < ARRAY_SIZE(csum_vectors); i++) {
+		const struct csum_vector *v = &csum_vectors[i];
+		uint64_t got = qfs_xxh64(buf + v->offset, v->len, v->seed);
+		if (got != v->xxh64)
+			KTEST_FAIL("XXH64 of %u bytes at +%u, seed %u: %#llx, want %#llx", v->len, v->offset,
+				   v->seed, (unsigned long long)got, (unsigned long long)v->xxh64);
+	}
 	return 0;
 }
 

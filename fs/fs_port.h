@@ -30,6 +30,11 @@ static inline void *qfs_page_alloc(size_t n)
 	return p;
 }
 static inline void qfs_page_free(void *p, size_t n) { (void)n; free(p); }
+/* The same, not cleared (the caller fills it). */
+static inline void *qfs_page_alloc_uninit(size_t n)
+{
+	return aligned_alloc(4096, (n + 4095) & ~(size_t)4095);
+}
 /* Fresh random bytes (a format's uuid): the kernel's entropy pool; 0 or -EIO. */
 static inline int qfs_random(void *buf, size_t n)
 {
@@ -56,6 +61,11 @@ static inline void qfs_page_free(void *p, size_t n)
 {
 	if (p)
 		frames_free((uint64_t)(uintptr_t)p, (n + PAGE_SIZE - 1) / PAGE_SIZE);
+}
+/* The same, not cleared (the caller fills it). */
+static inline void *qfs_page_alloc_uninit(size_t n)
+{
+	return (void *)(uintptr_t)frames_alloc_uninit((n + PAGE_SIZE - 1) / PAGE_SIZE, PAGE_SIZE);
 }
 /* Fresh random bytes (a format's uuid): RDSEED/RDRAND mixed with the TSC. */
 static inline int qfs_random(void *buf, size_t n)

@@ -8,8 +8,8 @@
  *   ownership  no block is claimed twice (inode-map blocks, inodes, data,
  *              indirect blocks: one sorted list of every address)
  *   usage      per-segment live counts equal the segment usage table
- *   summaries  every block in use is described by its pseg's summary as
- *              belonging to its owner (the cleaner relies on it)
+ *   entries    every block in use is described by its pseg's block entry
+ *              as belonging to its owner (the cleaner relies on it)
  *   tree       from the root: every directory block well formed, no name
  *              twice in a directory, entries name live inodes of the right
  *              type, every inode reached exactly once, a directory's parent
@@ -54,11 +54,11 @@ static void problem(struct fsck *c, const char *fmt, ...)
 		c->report(c->ctx, msg);
 }
 
-/* Who owns a block, in 32 bits: compared with what the summaries say. */
+/* Who owns a block, in 32 bits: compared with what the block entries say. */
 static uint32_t tag(uint32_t ino, uint32_t key)
 {
 	uint32_t k[2] = {ino, key};
-	return qfs_crc32c(0, k, sizeof(k));
+	return qfs_csum(0, k, sizeof(k));
 }
 
 static int claim(struct fsck *c, uint32_t addr, uint32_t ino, uint32_t key)
@@ -92,19 +92,111 @@ static struct fsck_ino *find_ino(struct fsck *c, uint32_t ino)
 	return NULL;
 }
 
+/*
+ * One block of the tree as it is now: the cache's copy when it has one (a
+ * checkpoint has not written it yet), else the disk's, else zeroes.
+ */
+static int tree_content(struct fsck *c, struct qfs_inode *ip, uint32_t key, uint32_t addr, uint32_t *out)
+{
+	struct qfs_buf *b = ip ? qfs_buf_find(c->fs, ip, key) : NULL;
+	if (b) {
+		memcpy(out, b->data, QFS_BLOCK_SIZE);
+		return 0;
+	}
+	if (!addr) {
+		memset(out, 0, QFS_BLOCK_SIZE);
+		return 0;
+	}
+	if (!qfs_addr_ok(c->fs, addr))
+		return -EUCLEAN;
+	return qfs_dev_read(c->fs, addr, out, 1);
+}
+
+/* Claim every block of an inode's tree: its current state (cached inode and buffers, else disk). */
+static int walk_tree(struct fsck *c, struct qfs_inode *ip, const struct qfs_disk_inode *d, uint32_t *blk)
+{
+	struct qfs *fs = c->fs;
+	int err = 0;
+	for (uint32_t k = 0; !err && k < QFS_NDIRECT; k++)
+		if (d->direct[k])
+			err = qfs_addr_ok(fs, d->direct[k]) ? tree_block(c, k, d->direct[k]) : -EUCLEAN;
+	if (!err && d->ind)
+		err = qfs_addr_ok(fs, d->ind) ? tree_block(c, QFS_KEY_IND, d->ind) : -EUCLEAN;
+	if (!err && (d->ind || (ip && qfs_buf_find(fs, ip, QFS_KEY_IND))))
+		err = tree_content(c, ip, QFS_KEY_IND, d->ind, blk);
+	for (uint32_t i = 0; !err && (d->ind || (ip && qfs_buf_find(fs, ip, QFS_KEY_IND))) && i < QFS_NINDIRECT; i++)
+		if (blk[i])
+			err = qfs_addr_ok(fs, blk[i]) ? tree_block(c, QFS_NDIRECT + i, blk[i]) : -EUCLEAN;
+	bool dind = d->dind || (ip && qfs_buf_find(fs, ip, QFS_KEY_DIND));
+	if (err || !dind)
+		return err;
+	if (d->dind)
+		err = qfs_addr_ok(fs, d->dind) ? tree_block(c, QFS_KEY_DIND, d->dind) : -EUCLEAN;
+	uint32_t *root = qfs_alloc_block();
+	if (!root)
+		return -ENOMEM;
+	if (!err)
+		err = tree_content(c, ip, QFS_KEY_DIND, d->dind, root);
+	for (uint32_t j = 0; !err && j < QFS_NINDIRECT; j++) {
+		uint32_t ckey = QFS_KEY_DCHILD0 + j;
+		if (!root[j] && !(ip && qfs_buf_find(fs, ip, ckey)))
+			continue;
+		if (root[j])
+			err = qfs_addr_ok(fs, root[j]) ? tree_block(c, ckey, root[j]) : -EUCLEAN;
+		if (!err)
+			err = tree_content(c, ip, ckey, root[j], blk);
+		uint32_t first = QFS_NDIRECT + QFS_NINDIRECT + j * QFS_NINDIRECT;
+		for (uint32_t i = 0; !err && i < QFS_NINDIRECT; i++)
+			if (blk[i])
+				err = qfs_addr_ok(fs, blk[i]) ? tree_block(c, first + i, blk[i]) : -EUCLEAN;
+	}
+	qfs_free_block(root);
+	return err;
+}
+
+static int add_ino(struct fsck *c, size_t *cap, const struct qfs_disk_inode *d, uint32_t ino)
+{
+	int err = qfs_grow((void **)&c->inos, cap, c->ninos + 1, sizeof(*c->inos));
+	if (!err)
+		c->inos[c->ninos++] = (struct fsck_ino){ino, d->mode, d->parent, d->nlink, 0};
+	return err;
+}
+
+/* The tree of one inode in its current state, its size and block count checked. */
+static int check_tree_of(struct fsck *c, size_t *cap, struct qfs_inode *ip, const struct qfs_disk_inode *d,
+			 uint32_t ino, uint32_t *blk)
+{
+	c->cur_ino = ino;
+	c->cur_blocks = 0;
+	c->cur_maxkey = 0;
+	int err = walk_tree(c, ip, d, blk);
+	if (err == -ENOMEM || err == -EIO)
+		return err;
+	if (err)
+		problem(c, "inode %u: bad block tree (%d)", ino, err);
+	uint64_t size_blocks = (d->size + QFS_BLOCK_SIZE - 1) / QFS_BLOCK_SIZE;
+	if (c->cur_maxkey > size_blocks)
+		problem(c, "inode %u: block %llu beyond size %llu", ino,
+			(unsigned long long)c->cur_maxkey - 1, (unsigned long long)d->size);
+	if (!err && c->cur_blocks != d->nblocks)
+		problem(c, "inode %u: nblocks %u, tree has %u", ino, d->nblocks, c->cur_blocks);
+	return add_ino(c, cap, d, ino);
+}
+
 static int check_inodes(struct fsck *c, struct qfs_disk_inode *d)
 {
 	struct qfs *fs = c->fs;
 	size_t cap = 0;
-	for (uint32_t i = 0; i < fs->sb.imap_blocks; i++) {
-		if (fs->imap_addr[i]) {
-			int err = claim(c, fs->imap_addr[i], 0, i);
-			if (err)
-				return err;
-		}
+	uint32_t *blk = qfs_alloc_block();
+	if (!blk)
+		return -ENOMEM;
+	int err = 0;
+	for (uint32_t i = 0; !err && i < fs->sb.imap_blocks; i++) {
+		if (fs->imap_addr[i] && (err = claim(c, fs->imap_addr[i], 0, i)))
+			break;
 		if (!fs->imap[i])
 			continue;
-		for (uint32_t k = 0; k < QFS_IMAP_PER_BLOCK; k++) {
+		for (uint32_t k = 0; !err && k < QFS_IMAP_PER_BLOCK; k++) {
 			uint32_t ino = i * QFS_IMAP_PER_BLOCK + k, addr = fs->imap[i][k];
 			if (!addr)
 				continue;
@@ -112,41 +204,41 @@ static int check_inodes(struct fsck *c, struct qfs_disk_inode *d)
 				problem(c, "inode map: entry 0 is used");
 				continue;
 			}
-			int err = qfs_inode_read_disk(fs, ino, addr, d);
-			if (err == -ENOMEM || err == -EIO)
-				return err;
-			if (err || d->mode == QFS_MODE_FREE) {
-				problem(c, "inode %u: block %u is not a valid inode (%d)", ino, addr, err);
+			/* The block on disk stays live until a checkpoint replaces it. */
+			int r = qfs_inode_read_disk(fs, ino, addr, d);
+			if (r == -ENOMEM || r == -EIO) {
+				err = r;
+				break;
+			}
+			if (r) {
+				problem(c, "inode %u: block %u is not a valid inode (%d)", ino, addr, r);
 				continue;
 			}
-			if (claim(c, addr, ino, QFS_KEY_INODE))
-				return -ENOMEM;
-			c->cur_ino = ino;
-			c->cur_blocks = 0;
-			c->cur_maxkey = 0;
-			err = qfs_walk_disk(fs, d, tree_block, c);
-			if (err == -ENOMEM || err == -EIO)
-				return err;
-			if (err)
-				problem(c, "inode %u: bad block tree (%d)", ino, err);
-			uint64_t size_blocks = (d->size + QFS_BLOCK_SIZE - 1) / QFS_BLOCK_SIZE;
-			if (c->cur_maxkey > size_blocks)
-				problem(c, "inode %u: block %llu beyond size %llu", ino,
-					(unsigned long long)c->cur_maxkey - 1, (unsigned long long)d->size);
-			if (!err && c->cur_blocks != d->nblocks)
-				problem(c, "inode %u: nblocks %u, tree has %u", ino, d->nblocks, c->cur_blocks);
-			if (c->ninos == cap) {
-				cap = cap ? cap * 2 : 256;
-				struct fsck_ino *n = qfs_malloc(cap * sizeof(*n));
-				if (!n)
-					return -ENOMEM;
-				if (c->ninos)
-					memcpy(n, c->inos, c->ninos * sizeof(*n));
-				qfs_free(c->inos);
-				c->inos = n;
-			}
-			c->inos[c->ninos++] = (struct fsck_ino){ino, d->mode, d->parent, d->nlink, 0};
+			if ((err = claim(c, addr, ino, QFS_KEY_INODE)))
+				break;
+			struct qfs_inode *ip = NULL;
+			for (ip = fs->ihash[ino % QFS_IHASH]; ip && ip->ino != ino; ip = ip->hnext)
+				;
+			if (ip && ip->tomb)
+				continue; /* deleted since the checkpoint */
+			err = check_tree_of(c, &cap, ip, ip ? ip->d : d, ino, blk);
 		}
+	}
+	/* Inodes made since the checkpoint: only in memory so far. */
+	for (uint32_t h = 0; !err && h < QFS_IHASH; h++)
+		for (struct qfs_inode *ip = fs->ihash[h]; ip && !err; ip = ip->hnext)
+			if (!ip->tomb && !qfs_imap_get(fs, ip->ino))
+				err = check_tree_of(c, &cap, ip, ip->d, ip->ino, blk);
+	qfs_free_block(blk);
+	if (err)
+		return err;
+	/* find_ino() searches by number. */
+	for (size_t i = 1; i < c->ninos; i++) {
+		struct fsck_ino x = c->inos[i];
+		size_t j = i;
+		for (; j > 0 && c->inos[j - 1].ino > x.ino; j--)
+			c->inos[j] = c->inos[j - 1];
+		c->inos[j] = x;
 	}
 	return 0;
 }
@@ -194,45 +286,50 @@ static long find_claim(struct fsck *c, uint32_t addr)
 }
 
 /*
- * The cleaner trusts the summaries: every block in use must be described,
- * by the pseg holding it, as belonging to its owner. Walk each segment in
- * use from its start as the cleaner does (valid summaries, rising seq).
+ * The cleaner trusts the block entries: every block in use must be
+ * described, by the pseg holding it, as belonging to its owner. Walk each
+ * segment in use from its start as the cleaner does (valid psegs, rising seq).
  */
-static int check_summaries(struct fsck *c)
+static int check_entries(struct fsck *c)
 {
 	struct qfs *fs = c->fs;
 	uint8_t *seen = qfs_zalloc(c->claims.n + 1);
-	struct qfs_disk_sum *sum = qfs_alloc_block();
-	int err = seen && sum ? 0 : -ENOMEM;
+	uint8_t *buf = qfs_alloc_big(qfs_pseg_buf_bytes(fs));
+	int err = seen && buf ? 0 : -ENOMEM;
 	for (uint32_t s = 0; !err && s < fs->sb.nsegs; s++) {
 		if (!c->live[s])
 			continue;
 		uint64_t pos = qfs_seg_start(fs, s), end = pos + fs->sb.seg_blocks, last = 0;
 		while (!err && pos + 1 < end) {
-			err = qfs_dev_read(fs, pos, sum, 1);
-			if (err || qfs_sum_check(fs, sum, pos) || sum->seq <= last)
+			struct qfs_pseg_view v;
+			err = qfs_pseg_load(fs, (uint32_t)pos, buf, &v);
+			if (err == -EUCLEAN || (!err && v.h.seq <= last)) {
+				err = 0;
 				break;
-			last = sum->seq;
-			for (uint32_t k = 0; k < sum->nblocks; k++) {
+			}
+			if (err)
+				break;
+			last = v.h.seq;
+			for (uint32_t k = 0; k < v.h.nblocks; k++) {
 				uint32_t addr = (uint32_t)(pos + 1 + k);
 				long i = find_claim(c, addr);
 				if (i < 0)
 					continue;
 				seen[i] = 1;
-				if ((uint32_t)c->claims.a[i] != tag(sum->e[k].ino, sum->e[k].key))
-					problem(c, "block %u: its summary names inode %u key %#x, not its owner",
-						addr, sum->e[k].ino, sum->e[k].key);
+				if ((uint32_t)c->claims.a[i] != tag(v.bent[k].ino, v.bent[k].key))
+					problem(c, "block %u: its entry names inode %u key %#x, not its owner",
+						addr, v.bent[k].ino, v.bent[k].key);
 			}
-			pos += 1 + sum->nblocks;
+			pos = v.next;
 		}
 	}
 	for (size_t i = 0; !err && i < c->claims.n; i++) {
 		uint32_t addr = (uint32_t)(c->claims.a[i] >> 32);
 		if (!seen[i] && qfs_addr_ok(fs, addr) && (!i || addr != (uint32_t)(c->claims.a[i - 1] >> 32)))
-			problem(c, "block %u: in use but no summary describes it", addr);
+			problem(c, "block %u: in use but no pseg describes it", addr);
 	}
 	qfs_free(seen);
-	qfs_free_block(sum);
+	qfs_free_big(buf, qfs_pseg_buf_bytes(fs));
 	return err == -EIO || err == -ENOMEM ? err : 0;
 }
 
@@ -260,17 +357,9 @@ static int check_dir(struct fsck *c, uint32_t dino, uint32_t *queue, size_t *qn)
 	int r = e ? 0 : -ENOMEM;
 	while (e && (r = qfs_dir_next(fs, dp, &cookie, e)) == 1) {
 		struct fsck_ino *t = find_ino(c, e->ino);
-		if (nn == cap) {
-			cap = cap ? cap * 2 : 64;
-			uint64_t *n = qfs_malloc(cap * sizeof(*n));
-			if (!n) {
-				r = -ENOMEM;
-				break;
-			}
-			if (nn)
-				memcpy(n, names, nn * sizeof(*n));
-			qfs_free(names);
-			names = n;
+		if (qfs_grow((void **)&names, &cap, nn + 1, sizeof(*names))) {
+			r = -ENOMEM;
+			break;
 		}
 		names[nn++] = name_hash(e->name);
 		size_t len = strlen(e->name);
@@ -371,7 +460,7 @@ static int fsck_run(struct qfs *fs, bool fix, qfs_report_fn report, void *ctx, i
 	if (!err)
 		err = check_usage(&c, fix, fixed);
 	if (!err)
-		err = check_summaries(&c);
+		err = check_entries(&c);
 	if (!err)
 		err = check_tree(&c);
 	qfs_free_block(d);

@@ -1,16 +1,22 @@
 /*
  * The log writer.
  *
- *   append     a block goes into the pseg being filled (copied: the cache
- *              may change it at once); the pseg is submitted when full
- *   submit     summary (seq, chain crc, entries, CRC32C over summary and
- *              blocks), then a few large async writes; up to QFS_NPSEG in
- *              flight; the fs waits only for a free pseg, a read of a block
- *              still in flight, or a commit
- *   commit     every dirty block, then every dirty inode, the last pseg
- *              flagged COMMIT; wait for the writes, one FLUSH
- *   checkpoint a commit plus the dirty inode-map blocks, FLUSH, then the
- *              checkpoint region (the older of the two), FLUSH; segments
+ *   block      a block joins the pseg its head is filling: a cache buffer
+ *              is frozen (struct qfs_buf io) and checksummed; nothing is
+ *              copied, the write takes the cache's memory
+ *   submit     header record (seq, chain, entries), the blocks, the extra
+ *              entry records: one contiguous range of the disk, as few
+ *              requests as the device takes, asynchronous; up to QFS_NPSEG
+ *              psegs filling or in flight; the fs waits only for a free
+ *              pseg, a frozen buffer it must change, a read of a block in
+ *              flight, or a commit
+ *   commit     every dirty data block with its block entry, an inode entry
+ *              per changed inode, the last pseg flagged COMMIT; wait for
+ *              the writes, one FLUSH. A fsync'd 4 KiB overwrite is one
+ *              request: header sector + the block
+ *   checkpoint a commit, then every inode and indirect block changed since
+ *              the last checkpoint, then the inode map; FLUSH; the
+ *              checkpoint region (the older of the two); FLUSH; segments
  *              emptied since the last checkpoint become free
  */
 #include "fs/fs_int.h"
@@ -19,15 +25,22 @@ int qfs_log_init(struct qfs *fs)
 {
 	for (int h = 0; h < QFS_NHEADS; h++)
 		fs->head[h].fill = -1;
+	fs->pseg = qfs_zalloc(QFS_NPSEG * sizeof(*fs->pseg));
+	if (!fs->pseg)
+		return -ENOMEM;
 	for (int i = 0; i < QFS_NPSEG; i++)
-		fs->pseg[i].fs = fs; /* buffers come with the first write */
+		fs->pseg[i].fs = fs; /* header buffers come with the first write */
 	return 0;
 }
 
 void qfs_log_free(struct qfs *fs)
 {
+	if (!fs->pseg)
+		return;
 	for (int i = 0; i < QFS_NPSEG; i++)
-		qfs_free_big(fs->pseg[i].buf, (size_t)QFS_PSEG_MAX * QFS_BLOCK_SIZE);
+		qfs_free_big(fs->pseg[i].hdr, qfs_pseg_buf_bytes(fs));
+	qfs_free(fs->pseg);
+	fs->pseg = NULL;
 }
 
 void qfs_account(struct qfs *fs, uint32_t old, uint32_t new_addr)
@@ -45,6 +58,7 @@ void qfs_account(struct qfs *fs, uint32_t old, uint32_t new_addr)
 	}
 }
 
+/* Completion (interrupt context in the kernel): only counts; pseg_reap() does the rest. */
 static void pseg_done(struct blk_req *req)
 {
 	struct qfs_pseg *p = req->ctx;
@@ -52,6 +66,28 @@ static void pseg_done(struct blk_req *req)
 		p->status = -EIO;
 	if (++p->ndone == p->nreq)
 		p->busy = false;
+}
+
+/* A written pseg gives its buffers back and reports its error. */
+static void pseg_reap(struct qfs *fs, int i)
+{
+	struct qfs_pseg *p = &fs->pseg[i];
+	if (!p->written || p->busy)
+		return;
+	p->written = false;
+	for (uint32_t k = 0; k < p->nblocks; k++) {
+		struct qfs_buf *b = p->bufs[k];
+		if (b && b->io == i + 1)
+			b->io = 0;
+		p->bufs[k] = NULL;
+	}
+	p->nblocks = 0;
+	p->ninodes = 0;
+	if (p->status) {
+		if (!fs->err)
+			fs->err = p->status;
+		p->status = 0;
+	}
 }
 
 static bool any_busy(struct qfs *fs)
@@ -62,35 +98,27 @@ static bool any_busy(struct qfs *fs)
 	return false;
 }
 
-static bool is_fill(struct qfs *fs, int i)
-{
-	for (int h = 0; h < QFS_NHEADS; h++)
-		if (fs->head[h].fill == i)
-			return true;
-	return false;
-}
-
 /* Wait until a pseg is free (neither in flight nor being filled), or with
  * all, until nothing is in flight. Returns the free pseg's index, or -errno. */
 static int wait_psegs(struct qfs *fs, bool all)
 {
 	for (;;) {
-		int idle = 0, free = -1;
+		bool busy = false;
+		int free = -1;
 		for (int i = 0; i < QFS_NPSEG; i++) {
 			struct qfs_pseg *p = &fs->pseg[i];
-			if (p->busy)
+			if (p->busy) {
+				busy = true;
 				continue;
-			idle++;
-			if (free < 0 && !is_fill(fs, i))
-				free = i;
-			if (p->status) {
-				fs->err = p->status;
-				p->status = 0;
 			}
+			if (p->written)
+				pseg_reap(fs, i);
+			if (free < 0 && !p->filling)
+				free = i;
 		}
 		if (fs->err)
 			return fs->err;
-		if (all ? idle == QFS_NPSEG : free >= 0)
+		if (all ? !busy : free >= 0)
 			return all ? 0 : free;
 		if (fs->dev->ops->wait(fs->dev) && any_busy(fs)) {
 			fs->err = -EIO;
@@ -110,6 +138,18 @@ static uint32_t seg_left(struct qfs *fs, int h, uint64_t addr)
 	return (uint32_t)(qfs_seg_start(fs, fs->head[h].cur_seg) + fs->sb.seg_blocks - addr);
 }
 
+/* Would p still fit its segment and its limits with this many entries? */
+static bool pseg_fits(struct qfs *fs, int h, const struct qfs_pseg *p, uint32_t nblocks,
+		      uint32_t ninodes)
+{
+	if (nblocks > QFS_PSEG_BLOCKS || ninodes > QFS_PSEG_IENTS)
+		return false;
+	uint32_t per = QFS_BLOCK_SIZE / fs->rec;
+	uint64_t end = ((uint64_t)p->addr + 1 + nblocks) * per + qfs_pseg_extra(fs, nblocks, ninodes);
+	uint64_t seg_end = qfs_seg_start(fs, fs->head[h].cur_seg) + fs->sb.seg_blocks;
+	return end <= seg_end * per;
+}
+
 static int pseg_start(struct qfs *fs, int h)
 {
 	struct qfs_head *hd = &fs->head[h];
@@ -127,49 +167,34 @@ static int pseg_start(struct qfs *fs, int h)
 		fs->segs_since_cp++;
 	}
 	struct qfs_pseg *p = &fs->pseg[i];
-	if (!p->buf)
-		p->buf = qfs_alloc_big((size_t)QFS_PSEG_MAX * QFS_BLOCK_SIZE);
-	if (!p->buf)
+	if (!p->hdr)
+		p->hdr = qfs_alloc_big(qfs_pseg_buf_bytes(fs));
+	if (!p->hdr)
 		return -ENOMEM;
-	memset(p->buf, 0, QFS_BLOCK_SIZE);
 	p->addr = hd->addr;
-	p->nblocks = 1;
+	p->nblocks = 0;
+	p->ninodes = 0;
+	p->head = h;
+	p->filling = true;
 	hd->fill = i;
 	return 0;
 }
 
-static int pseg_submit(struct qfs *fs, int h, uint32_t flags)
+/* Split the pseg's segments into requests of at most max_req bytes (each
+ * segment at most a block, so every request is whole records). */
+static int pseg_issue(struct qfs *fs, struct qfs_pseg *p, uint32_t nsegs, uint64_t sector)
 {
-	struct qfs_head *hd = &fs->head[h];
-	struct qfs_pseg *p = &fs->pseg[hd->fill];
-	struct qfs_disk_sum *s = (struct qfs_disk_sum *)p->buf;
-	hd->fill = -1;
-	s->magic = QFS_MAGIC_SUM;
-	s->prev_crc = fs->prev_crc;
-	s->seq = fs->seq++;
-	s->nblocks = p->nblocks - 1;
-	s->flags = flags;
-	s->next_seg = hd->next_seg;
-	s->seg_blocks = fs->sb.seg_blocks;
-	s->head = (uint32_t)h;
-	memcpy(s->uuid, fs->sb.uuid, sizeof(s->uuid));
-	s->crc = s->sum_crc = 0;
-	s->sum_crc = qfs_crc32c(0, s, QFS_BLOCK_SIZE);
-	s->crc = qfs_crc32c(0, p->buf, (size_t)p->nblocks * QFS_BLOCK_SIZE);
-	fs->prev_crc = s->crc;
-	hd->addr = p->addr + p->nblocks;
-	fs->sut[qfs_seg_of(fs, p->addr)].age = (uint32_t)s->seq;
-	fs->dev_bytes += (uint64_t)p->nblocks * QFS_BLOCK_SIZE;
-
-	uint32_t per = fs->max_req / QFS_BLOCK_SIZE;
+	uint32_t first = 0;
 	p->nreq = p->ndone = 0;
 	p->status = 0;
 	p->busy = true;
-	for (uint32_t off = 0; off < p->nblocks; off += per) {
-		uint32_t n = p->nblocks - off < per ? p->nblocks - off : per;
+	p->written = true;
+	while (first < nsegs) {
+		uint32_t n = 0, bytes = 0;
+		while (first + n < nsegs && bytes + p->segs[first + n].len <= fs->max_req)
+			bytes += p->segs[first + n++].len;
 		struct blk_req *r = &p->req[p->nreq];
-		blk_req_init(r, BLK_OP_WRITE, (uint64_t)(p->addr + off) * QFS_SECTORS_PER_BLOCK,
-			     p->buf + (size_t)off * QFS_BLOCK_SIZE, n * QFS_BLOCK_SIZE, pseg_done, p);
+		blk_req_init_sg(r, BLK_OP_WRITE, sector, &p->segs[first], n, pseg_done, p);
 		p->nreq++;
 		int err = blk_submit(fs->dev, r);
 		if (err) {
@@ -177,172 +202,285 @@ static int pseg_submit(struct qfs *fs, int h, uint32_t flags)
 			p->status = err == -EROFS ? -EROFS : -EIO;
 			break;
 		}
+		sector += bytes / BLK_SECTOR_SIZE;
+		first += n;
 	}
 	if (p->nreq == 0)
 		p->busy = false;
 	else
 		blk_kick(fs->dev);
-	if (p->status)
+	if (p->status && !fs->err)
 		fs->err = p->status;
 	return fs->err;
 }
 
-int qfs_log_append(struct qfs *fs, uint32_t ino, uint32_t key, const void *data, uint32_t *addr)
+static int pseg_submit(struct qfs *fs, int h, uint32_t flags)
 {
-	int err, h = qfs_head_of(fs, ino, key);
+	struct qfs_head *hd = &fs->head[h];
+	struct qfs_pseg *p = &fs->pseg[hd->fill];
+	uint32_t rec = fs->rec, nextra = qfs_pseg_extra(fs, p->nblocks, p->ninodes);
+	uint8_t *entries = p->hdr + sizeof(struct qfs_disk_pseg);
+	size_t bent_bytes = p->nblocks * sizeof(struct qfs_disk_bent);
+	size_t ient_bytes = p->ninodes * sizeof(struct qfs_disk_ient);
+	size_t used = sizeof(struct qfs_disk_pseg) + bent_bytes + ient_bytes;
+	hd->fill = -1;
+	p->filling = false;
+	memcpy(entries, p->bent, bent_bytes);
+	memcpy(entries + bent_bytes, p->ient, ient_bytes);
+	memset(p->hdr + used, 0, (1 + nextra) * rec - used);
+
+	struct qfs_disk_pseg *s = (struct qfs_disk_pseg *)p->hdr;
+	memset(s, 0, sizeof(*s));
+	s->magic = QFS_MAGIC_PSEG;
+	s->seq = fs->seq++;
+	s->prev = fs->prev_csum;
+	s->nblocks = p->nblocks;
+	s->nextra = (uint16_t)nextra;
+	s->ninodes = (uint16_t)p->ninodes;
+	s->flags = flags;
+	s->next_seg = hd->next_seg;
+	s->head = (uint32_t)h;
+	/* The checksums cover header and entries, not the padding after them. */
+	s->ecsum = used > rec ? qfs_csum(fs->seed, p->hdr + rec, used - rec) : 0;
+	s->csum = qfs_csum(fs->seed, p->hdr, used < rec ? used : rec);
+	fs->prev_csum = s->csum;
+	hd->addr = qfs_pseg_next(fs, p->addr, p->nblocks, nextra);
+	fs->sut[qfs_seg_of(fs, p->addr)].age = (uint32_t)s->seq;
+	uint64_t bytes = (uint64_t)(1 + nextra) * rec + (uint64_t)p->nblocks * QFS_BLOCK_SIZE;
+	fs->dev_bytes += bytes;
+	fs->log_bytes_cp += bytes;
+
+	/* Header record, blocks, extra records: one contiguous range. */
+	uint32_t n = 0;
+	p->segs[n++] = (struct blk_seg){p->hdr, rec};
+	for (uint32_t k = 0; k < p->nblocks; k++)
+		p->segs[n++] = (struct blk_seg){p->pages[k], QFS_BLOCK_SIZE};
+	for (uint32_t k = 0; k < nextra; k++)
+		p->segs[n++] = (struct blk_seg){p->hdr + (size_t)(1 + k) * rec, rec};
+	uint64_t sector = ((uint64_t)p->addr * QFS_BLOCK_SIZE + QFS_BLOCK_SIZE - rec) / BLK_SECTOR_SIZE;
+	return pseg_issue(fs, p, n, sector);
+}
+
+/*
+ * Make sure head h has a pseg with room for one more block or inode entry
+ * (blocks, ninodes: 1, 0 or 0, 1). A fresh pseg always has it: it starts
+ * with at least two blocks left in its segment, and one entry fits the
+ * header record. So a head leaves a segment only when fewer than two blocks
+ * are left, the rule recovery follows too (recover.c).
+ */
+static int pseg_room(struct qfs *fs, int h, uint32_t blocks, uint32_t ninodes)
+{
 	struct qfs_head *hd = &fs->head[h];
 	if (fs->err)
 		return fs->err;
 	if (hd->fill >= 0) {
 		struct qfs_pseg *p = &fs->pseg[hd->fill];
-		if (p->nblocks == QFS_PSEG_MAX || seg_left(fs, h, p->addr + p->nblocks) == 0) {
-			err = pseg_submit(fs, h, 0);
-			if (err)
-				return err;
-		}
-	}
-	if (hd->fill < 0) {
-		err = pseg_start(fs, h);
+		if (pseg_fits(fs, h, p, p->nblocks + blocks, p->ninodes + ninodes))
+			return 0;
+		int err = pseg_submit(fs, h, 0);
 		if (err)
 			return err;
 	}
-	struct qfs_pseg *p = &fs->pseg[hd->fill];
-	struct qfs_disk_sum *s = (struct qfs_disk_sum *)p->buf;
+	return pseg_start(fs, h);
+}
+
+int qfs_log_block(struct qfs *fs, int h, uint32_t ino, uint32_t key, struct qfs_buf *b,
+		  uint8_t *page, uint32_t *addr)
+{
+	int err = pseg_room(fs, h, 1, 0);
+	if (err)
+		return err;
+	int i = fs->head[h].fill;
+	struct qfs_pseg *p = &fs->pseg[i];
+	uint32_t k = p->nblocks++;
+	uint8_t *data = b ? b->data : page;
+	if (b)
+		b->io = (uint8_t)(i + 1); /* frozen: checksummed now, read by the device later */
+	p->bufs[k] = b;
+	p->pages[k] = data;
+	p->bent[k] = (struct qfs_disk_bent){ino, key, qfs_csum(fs->seed, data, QFS_BLOCK_SIZE)};
 	fs->cp_needed = fs->uncommitted = true;
-	s->e[p->nblocks - 1].ino = ino;
-	s->e[p->nblocks - 1].key = key;
-	memcpy(p->buf + (size_t)p->nblocks * QFS_BLOCK_SIZE, data, QFS_BLOCK_SIZE);
-	*addr = p->addr + p->nblocks;
-	p->nblocks++;
+	*addr = p->addr + 1 + k;
 	return 0;
 }
 
-/* Submit every pseg being filled; the last one (the chain's newest) carries flags. */
-int qfs_log_seal(struct qfs *fs, uint32_t flags)
+/* An inode entry for ip on head h: what happened to it first (pre), what it is now. */
+static int log_ient(struct qfs *fs, int h, struct qfs_inode *ip)
+{
+	int err = pseg_room(fs, h, 0, 1);
+	if (err)
+		return err;
+	struct qfs_pseg *p = &fs->pseg[fs->head[h].fill];
+	const struct qfs_disk_inode *d = ip->d;
+	p->ient[p->ninodes++] = (struct qfs_disk_ient){
+		.ino = ip->ino,
+		.gen = d->gen,
+		.mode = ip->tomb ? QFS_MODE_FREE : d->mode,
+		.flags = ip->pre,
+		.nlink = d->nlink,
+		.parent = d->parent,
+		.size = ip->tomb ? 0 : d->size,
+		.trunc_size = (ip->pre & QFS_IENT_TRUNC) ? ip->trunc_size : 0,
+		.version = d->version,
+	};
+	ip->pre = 0;
+	fs->cp_needed = fs->uncommitted = true;
+	return 0;
+}
+
+/* Submit every pseg being filled; the last one (the chain's newest) carries
+ * flags. With nothing to submit, flags go into an empty pseg of head h. */
+static int log_seal(struct qfs *fs, uint32_t flags, int h)
 {
 	int last = -1, err = 0;
-	for (int h = 0; h < QFS_NHEADS; h++)
-		if (fs->head[h].fill >= 0)
-			last = h;
+	for (int k = 0; k < QFS_NHEADS; k++)
+		if (fs->head[k].fill >= 0)
+			last = k;
 	if (last < 0) {
 		if (!flags)
 			return 0;
-		last = QFS_NHEADS - 1;
-		err = pseg_start(fs, last); /* an empty pseg carries the flag */
+		last = h;
+		err = pseg_start(fs, last);
 	}
-	for (int h = 0; h < QFS_NHEADS && !err; h++)
-		if (fs->head[h].fill >= 0)
-			err = pseg_submit(fs, h, h == last ? flags : 0);
+	for (int k = 0; k < QFS_NHEADS && !err; k++)
+		if (fs->head[k].fill >= 0 && k != last)
+			err = pseg_submit(fs, k, 0);
+	if (!err)
+		err = pseg_submit(fs, last, flags);
 	return err;
+}
+
+int qfs_log_seal(struct qfs *fs, uint32_t flags)
+{
+	return log_seal(fs, flags, QFS_HEAD_DATA);
+}
+
+/* Wait for pseg i to leave the device's hands; 0, or -EIO when the device stopped making progress. */
+static int pseg_settle(struct qfs *fs, int i)
+{
+	while (fs->pseg[i].busy)
+		if (fs->dev->ops->wait(fs->dev) && fs->pseg[i].busy)
+			return -EIO;
+	pseg_reap(fs, i);
+	return 0;
+}
+
+/* Stop filling head h's pseg without writing it (the mount failed): its buffers thaw. */
+static void pseg_abandon(struct qfs *fs, int h)
+{
+	int i = fs->head[h].fill;
+	fs->head[h].fill = -1;
+	fs->pseg[i].filling = false;
+	fs->pseg[i].written = true; /* not written: but its buffers thaw the same way */
+	pseg_reap(fs, i);
+}
+
+int qfs_log_wait_pseg(struct qfs *fs, int i)
+{
+	for (int h = 0; h < QFS_NHEADS; h++) {
+		if (fs->head[h].fill != i)
+			continue;
+		if (fs->err || pseg_submit(fs, h, 0))
+			pseg_abandon(fs, h);
+	}
+	int err = pseg_settle(fs, i);
+	if (err && !fs->err)
+		fs->err = err;
+	return err;
+}
+
+void qfs_log_quiesce(struct qfs *fs)
+{
+	if (!fs->pseg)
+		return;
+	for (int h = 0; h < QFS_NHEADS; h++)
+		if (fs->head[h].fill >= 0)
+			pseg_abandon(fs, h);
+	for (int i = 0; i < QFS_NPSEG; i++)
+		pseg_settle(fs, i);
 }
 
 bool qfs_log_inflight(struct qfs *fs, uint64_t block, uint32_t n)
 {
 	for (int i = 0; i < QFS_NPSEG; i++) {
 		struct qfs_pseg *p = &fs->pseg[i];
-		if ((p->busy || is_fill(fs, i)) && block < p->addr + p->nblocks && p->addr < block + n)
+		if (!p->busy && !p->filling)
+			continue;
+		uint64_t end = qfs_pseg_next(fs, p->addr, p->nblocks, QFS_PSEG_EXTRA) + 1;
+		if (block < end && p->addr < block + n)
 			return true;
 	}
 	return false;
 }
 
-static int write_inode(struct qfs *fs, struct qfs_inode *ip)
-{
-	uint32_t addr, old = qfs_imap_get(fs, ip->ino);
-	struct qfs_disk_inode *d = ip->d;
-	if (ip->tomb) {
-		d->mode = QFS_MODE_FREE;
-		d->size = 0;
-	}
-	d->magic = QFS_MAGIC_INODE;
-	d->crc = 0;
-	d->crc = qfs_crc32c(0, d, QFS_BLOCK_SIZE);
-	if (!ip->tomb || old) {
-		int err = qfs_log_append(fs, ip->ino, QFS_KEY_INODE, d, &addr);
-		if (err)
-			return err;
-	}
-	ip->dirty = false;
-	fs->ndirty_inodes--;
-	if (ip->tomb) {
-		qfs_account(fs, old, 0);
-		if (old)
-			qfs_imap_set(fs, ip->ino, 0);
-		if (ip->refs == 0)
-			qfs_inode_forget(fs, ip);
-		return 0;
-	}
-	qfs_account(fs, old, addr);
-	return qfs_imap_set(fs, ip->ino, addr);
-}
-
-/* Write ip's dirty buffers with keys in [lo, hi], in key order. */
-static int write_bufs(struct qfs *fs, struct qfs_inode *ip, uint32_t lo, uint32_t hi)
+/* Log ip's dirty buffers with keys in [lo, hi] on head h, in key order, and point the map at them. */
+static int write_bufs(struct qfs *fs, struct qfs_inode *ip, int h, uint32_t lo, uint32_t hi)
 {
 	uint32_t n = 0;
-	uint64_t *keys = qfs_malloc(ip->ndirty * sizeof(uint64_t) + 1);
-	if (!keys)
-		return -ENOMEM;
-	for (struct qfs_buf *b = ip->bufs; b; b = b->inext)
-		if (b->dirty && b->key >= lo && b->key <= hi)
+	uint64_t one_key, *keys = &one_key; /* the common case, one dirty block: no allocation */
+	bool data = lo < QFS_KEY_DCHILD0;
+	uint32_t count = data ? ip->ndirty : ip->nmeta;
+	if (count > 1) {
+		keys = qfs_malloc(count * sizeof(uint64_t));
+		if (!keys)
+			return -ENOMEM;
+	}
+	for (struct qfs_buf *b = ip->dirty_bufs; b && n < count; b = b->dnext)
+		if (b->key >= lo && b->key <= hi)
 			keys[n++] = b->key;
-	qfs_sort_u64(keys, n);
+	if (n > 1)
+		qfs_sort_u64(keys, n);
 	int err = 0;
 	for (uint32_t i = 0; i < n && !err; i++) {
 		struct qfs_buf *b = qfs_buf_find(fs, ip, (uint32_t)keys[i]);
 		uint32_t addr, old;
-		err = qfs_log_append(fs, ip->ino, b->key, b->data, &addr);
+		err = qfs_log_block(fs, h, ip->ino, b->key, b, NULL, &addr);
 		if (!err)
 			err = qfs_bmap_set(fs, ip, b->key, addr, &old);
 		if (!err) {
 			qfs_account(fs, old, addr);
 			qfs_buf_clean(fs, b);
+			b->on_disk = true;
 		}
 	}
-	qfs_free(keys);
+	if (count > 1)
+		qfs_free(keys);
 	return err;
 }
 
-/* Write what ip holds dirty; *gone when writing its inode forgot it (a deleted, closed file). */
-static int write_one(struct qfs *fs, struct qfs_inode *ip, bool data_only, bool *gone)
+/* What a commit writes of ip: its inode entry, then its data blocks (data_only: only those). */
+static int commit_one(struct qfs *fs, struct qfs_inode *ip, bool data_only)
 {
 	int err = 0;
-	*gone = false;
-	if (ip->ndirty)
-		err = write_bufs(fs, ip, 0, QFS_KEY_DCHILD0 - 1);
-	/* Children before parents: each write dirties its parent. */
-	if (!err && !data_only && ip->ndirty)
-		err = write_bufs(fs, ip, QFS_KEY_DCHILD0, QFS_KEY_DIND - 1);
-	if (!err && !data_only && ip->ndirty)
-		err = write_bufs(fs, ip, QFS_KEY_DIND, QFS_KEY_IND);
-	if (!err && !data_only && ip->dirty) {
-		bool forgets = ip->tomb && ip->refs == 0; /* what write_inode() does once written */
-		err = write_inode(fs, ip);
-		*gone = forgets && !err;
+	/* Pending CREATE/TRUNC must reach a pseg no later than the blocks that follow them. */
+	if ((!data_only && ip->ient) || (ip->pre && ip->ndirty)) {
+		err = log_ient(fs, QFS_HEAD_DATA, ip);
+		if (!data_only)
+			ip->ient = false;
 	}
+	if (!err && ip->ndirty)
+		err = write_bufs(fs, ip, QFS_HEAD_DATA, 0, QFS_KEY_DCHILD0 - 1);
 	return err;
 }
 
 /*
  * Each inode on the dirty list once per pass, taken off the list's head
- * (writing one may forget it or dirty others, so no pointer into the list
- * is held across a write). Those still dirty afterwards (data_only, or
- * dirtied again in this pass) go back on the list.
+ * (writing one may dirty others, so no pointer into the list is held across
+ * a write). Those still dirty afterwards (data_only, or dirtied again in
+ * this pass) go back on the list.
  */
 int qfs_write_dirty(struct qfs *fs, bool data_only)
 {
-	fs->mixed = !data_only && fs->ndirty <= QFS_MIX_BLOCKS;
 	uint32_t pass = ++fs->dirty_pass;
 	int err = 0;
 	struct qfs_inode *ip;
 	while (!err && (ip = fs->dirty_list)) {
 		qfs_dirty_list_remove(ip);
-		bool gone = false;
 		if (ip->dpass != pass) {
 			ip->dpass = pass;
-			err = write_one(fs, ip, data_only, &gone);
+			err = commit_one(fs, ip, data_only);
 		}
-		if (!gone && (err || ip->ndirty || ip->dirty))
+		if (err || ip->ndirty || ip->ient)
 			qfs_dirty_list_add(&fs->dirty_kept, ip);
 	}
 	while ((ip = fs->dirty_kept)) {
@@ -352,17 +490,24 @@ int qfs_write_dirty(struct qfs *fs, bool data_only)
 	return err;
 }
 
+bool qfs_cp_due(struct qfs *fs)
+{
+	return fs->segs_since_cp >= fs->sb.cp_interval ||
+	       fs->rec_reads > fs->log_bytes_cp / QFS_BLOCK_SIZE + QFS_REC_SLACK ||
+	       fs->nmeta + fs->ncpdirty > fs->cache_blocks / 2;
+}
+
 int qfs_commit(struct qfs *fs, bool flush)
 {
 	if (fs->ro)
 		return -EROFS;
 	if (fs->err)
 		return fs->err;
-	if (!fs->ndirty && !fs->ndirty_inodes && !fs->uncommitted)
+	if (!fs->dirty_list && !fs->uncommitted)
 		return 0; /* the last commit holds everything already */
 	int err = qfs_write_dirty(fs, false);
 	if (!err)
-		err = qfs_log_seal(fs, QFS_SUM_COMMIT);
+		err = log_seal(fs, QFS_PSEG_COMMIT, QFS_HEAD_DATA);
 	if (!err && flush) {
 		err = qfs_log_wait_all(fs);
 		if (!err)
@@ -372,7 +517,7 @@ int qfs_commit(struct qfs *fs, bool flush)
 	}
 	if (err && !fs->err)
 		fs->err = err;
-	if (!err && flush && fs->segs_since_cp >= fs->sb.cp_interval)
+	if (!err && flush && qfs_cp_due(fs))
 		err = qfs_checkpoint(fs);
 	if (!err)
 		qfs_inode_trim(fs);
@@ -390,7 +535,7 @@ int qfs_cp_write(struct qfs *fs)
 	cp->magic = QFS_MAGIC_CP;
 	cp->cp_seq = fs->cp_seq + 1;
 	cp->log_seq = fs->seq;
-	cp->log_prev_crc = fs->prev_crc;
+	cp->log_prev = fs->prev_csum;
 	for (int h = 0; h < QFS_NHEADS; h++) {
 		cp->head[h].addr = fs->head[h].addr;
 		cp->head[h].seg = fs->head[h].cur_seg;
@@ -405,13 +550,49 @@ int qfs_cp_write(struct qfs *fs)
 	memcpy(buf + QFS_BLOCK_SIZE, fs->imap_addr, fs->sb.imap_blocks * 4);
 	memcpy(buf + (size_t)sut_block * QFS_BLOCK_SIZE, fs->sut,
 	       (size_t)fs->sb.nsegs * sizeof(struct qfs_disk_sut));
-	cp->crc = qfs_crc32c(0, buf, bytes);
+	cp->csum = qfs_csum(fs->seed, buf, bytes);
 	int err = qfs_dev_write(fs, fs->sb.cp_addr[cp->cp_seq % 2], buf, fs->sb.cp_blocks);
 	if (!err)
 		err = qfs_dev_flush(fs);
 	if (!err)
 		fs->cp_seq++;
 	qfs_free_big(buf, bytes);
+	return err;
+}
+
+/* The inode block of ip (or, deleted, its number freed): the last of what a checkpoint writes of it. */
+static int write_inode(struct qfs *fs, struct qfs_inode *ip)
+{
+	uint32_t addr = 0, old = qfs_imap_get(fs, ip->ino);
+	int err = 0;
+	if (!ip->tomb) {
+		struct qfs_disk_inode *d = ip->d;
+		d->magic = QFS_MAGIC_INODE;
+		d->csum = 0;
+		d->csum = qfs_csum(fs->seed, d, QFS_BLOCK_SIZE);
+		err = qfs_log_block(fs, QFS_HEAD_META, ip->ino, QFS_KEY_INODE, NULL, (uint8_t *)d, &addr);
+	}
+	if (!err && (addr || old))
+		err = qfs_imap_set(fs, ip->ino, addr);
+	if (err)
+		return err;
+	qfs_account(fs, old, addr);
+	ip->cpdirty = false;
+	fs->ncpdirty--;
+	ip->on_disk = addr != 0;
+	return 0;
+}
+
+/* What a checkpoint writes of ip: indirect children, then parents, then the inode. */
+static int checkpoint_one(struct qfs *fs, struct qfs_inode *ip)
+{
+	int err = 0;
+	if (ip->nmeta)
+		err = write_bufs(fs, ip, QFS_HEAD_META, QFS_KEY_DCHILD0, QFS_KEY_DIND - 1);
+	if (!err && ip->nmeta)
+		err = write_bufs(fs, ip, QFS_HEAD_META, QFS_KEY_DIND, QFS_KEY_IND);
+	if (!err && ip->cpdirty)
+		err = write_inode(fs, ip);
 	return err;
 }
 
@@ -422,11 +603,21 @@ int qfs_checkpoint(struct qfs *fs)
 	if (fs->err)
 		return fs->err;
 	int err = qfs_write_dirty(fs, false);
+	/* Writing one inode never dirties another: one walk of the cache. */
+	for (uint32_t hsh = 0; !err && hsh < QFS_IHASH; hsh++) {
+		for (struct qfs_inode *ip = fs->ihash[hsh], *next; ip && !err; ip = next) {
+			next = ip->hnext;
+			if (ip->nmeta || ip->cpdirty)
+				err = checkpoint_one(fs, ip);
+			if (!err && ip->tomb && !ip->cpdirty && !ip->refs)
+				qfs_inode_forget(fs, ip);
+		}
+	}
 	for (uint32_t i = 0; !err && i < fs->sb.imap_blocks; i++) {
 		if (!fs->imap_dirty[i])
 			continue;
 		uint32_t addr;
-		err = qfs_log_append(fs, 0, i, fs->imap[i], &addr);
+		err = qfs_log_block(fs, QFS_HEAD_META, 0, i, NULL, (uint8_t *)fs->imap[i], &addr);
 		if (err)
 			break;
 		qfs_account(fs, fs->imap_addr[i], addr);
@@ -434,7 +625,7 @@ int qfs_checkpoint(struct qfs *fs)
 		fs->imap_dirty[i] = 0;
 	}
 	if (!err)
-		err = qfs_log_seal(fs, QFS_SUM_COMMIT | QFS_SUM_CHECKPOINT);
+		err = log_seal(fs, QFS_PSEG_COMMIT | QFS_PSEG_CHECKPOINT, QFS_HEAD_META);
 	if (!err)
 		err = qfs_log_wait_all(fs);
 	if (!err)
@@ -449,6 +640,8 @@ int qfs_checkpoint(struct qfs *fs)
 	fs->checkpoints++;
 	fs->commits++;
 	fs->segs_since_cp = 0;
+	fs->log_bytes_cp = 0;
+	fs->rec_reads = 0;
 	fs->cp_needed = fs->uncommitted = false;
 	qfs_cp_release(fs);
 	return 0;

@@ -131,7 +131,7 @@ static int lookup_parent(struct qfs *fs, const char *path, struct qfs_inode **di
 	return err;
 }
 
-/* Drop an inode's blocks and mark it deleted (the tombstone goes at the next commit). */
+/* Drop an inode's blocks and mark it deleted (its inode entry says so at the next commit). */
 int qfs_inode_delete(struct qfs *fs, struct qfs_inode *ip)
 {
 	int err = qfs_bmap_truncate(fs, ip, 0);
@@ -139,6 +139,39 @@ int qfs_inode_delete(struct qfs *fs, struct qfs_inode *ip)
 		return err;
 	ip->d->size = 0;
 	ip->tomb = true;
+	qfs_inode_dirty(fs, ip);
+	return 0;
+}
+
+int qfs_inode_truncate(struct qfs *fs, struct qfs_inode *ip, uint64_t size)
+{
+	int err = 0;
+	if (size < ip->d->size) {
+		/* A recovery truncates before it applies this commit's blocks. */
+		if (!(ip->pre & QFS_IENT_TRUNC) || size < ip->trunc_size)
+			ip->trunc_size = size;
+		ip->pre |= QFS_IENT_TRUNC;
+		err = qfs_bmap_truncate(fs, ip, (size + QFS_BLOCK_SIZE - 1) / QFS_BLOCK_SIZE);
+		if (!err && size % QFS_BLOCK_SIZE) {
+			/* Zero the tail of the last block, so growing again reads zeroes. */
+			uint32_t bno = (uint32_t)(size / QFS_BLOCK_SIZE), addr = 0;
+			struct qfs_buf *b = qfs_buf_find(fs, ip, bno);
+			if (!b)
+				err = qfs_bmap(fs, ip, bno, &addr);
+			if (!err && (b || addr))
+				err = qfs_buf_get(fs, ip, bno, addr, &b);
+			if (!err && b)
+				err = qfs_buf_stable(fs, b);
+			if (!err && b) {
+				uint32_t in = (uint32_t)(size % QFS_BLOCK_SIZE);
+				memset(b->data + in, 0, QFS_BLOCK_SIZE - in);
+				qfs_buf_dirty(fs, b);
+			}
+		}
+		if (err)
+			return err;
+	}
+	ip->d->size = size;
 	qfs_inode_dirty(fs, ip);
 	return 0;
 }
@@ -420,10 +453,12 @@ int64_t qfs_write(struct qfs_file *f, uint64_t off, const void *buf, size_t n)
 			err = -ENOSPC;
 			break;
 		}
-		if (chunk == QFS_BLOCK_SIZE) /* all of it is replaced: no need to read it */
-			err = bno < QFS_MAX_FILE_BLOCKS ? qfs_buf_get(fs, ip, (uint32_t)bno, 0, &b) : -EFBIG;
+		if (chunk == QFS_BLOCK_SIZE) /* all of it is replaced: no need to read (or clear) it */
+			err = bno < QFS_MAX_FILE_BLOCKS ? qfs_buf_get_whole(fs, ip, (uint32_t)bno, &b) : -EFBIG;
 		else
 			err = qfs_file_rw_block(fs, ip, bno, true, &b);
+		if (!err)
+			err = qfs_buf_stable(fs, b);
 		if (err)
 			break;
 		memcpy(b->data + in, (const uint8_t *)buf + done, chunk);
@@ -451,28 +486,7 @@ int qfs_truncate(struct qfs_file *f, uint64_t size)
 		return err;
 	if (size > QFS_MAX_FILE_BLOCKS * QFS_BLOCK_SIZE)
 		return -EFBIG;
-	if (size < ip->d->size) {
-		err = qfs_bmap_truncate(fs, ip, (size + QFS_BLOCK_SIZE - 1) / QFS_BLOCK_SIZE);
-		if (!err && size % QFS_BLOCK_SIZE) {
-			/* Zero the tail of the last block, so growing again reads zeroes. */
-			struct qfs_buf *b = qfs_buf_find(fs, ip, (uint32_t)(size / QFS_BLOCK_SIZE));
-			uint32_t addr = 0;
-			if (!b)
-				err = qfs_bmap(fs, ip, (uint32_t)(size / QFS_BLOCK_SIZE), &addr);
-			if (!err && (b || addr))
-				err = qfs_buf_get(fs, ip, (uint32_t)(size / QFS_BLOCK_SIZE), addr, &b);
-			if (!err && b) {
-				uint32_t in = (uint32_t)(size % QFS_BLOCK_SIZE);
-				memset(b->data + in, 0, QFS_BLOCK_SIZE - in);
-				qfs_buf_dirty(fs, b);
-			}
-		}
-		if (err)
-			return err;
-	}
-	ip->d->size = size;
-	qfs_inode_dirty(fs, ip);
-	return 0;
+	return qfs_inode_truncate(fs, ip, size);
 }
 
 static void fill_stat(struct qfs_inode *ip, struct qfs_stat *st)

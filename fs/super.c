@@ -15,23 +15,32 @@ static uint32_t cp_blocks_for(uint32_t imap_blocks, uint64_t nsegs)
 	       (uint32_t)((nsegs * sizeof(struct qfs_disk_sut) + QFS_BLOCK_SIZE - 1) / QFS_BLOCK_SIZE);
 }
 
-static uint32_t super_crc(struct qfs_disk_super *sb)
+static uint32_t super_csum(struct qfs_disk_super *sb)
 {
-	uint32_t c = sb->crc;
-	sb->crc = 0;
-	uint32_t r = qfs_crc32c(0, sb, sizeof(*sb));
-	sb->crc = c;
+	uint32_t c = sb->csum;
+	sb->csum = 0;
+	uint32_t r = qfs_csum(0, sb, sizeof(*sb));
+	sb->csum = c;
 	return r;
+}
+
+static bool pow2(uint32_t x)
+{
+	return x && !(x & (x - 1));
 }
 
 static int super_valid(const struct blk_dev *dev, struct qfs_disk_super *sb)
 {
-	if (sb->magic != QFS_MAGIC_SUPER || sb->crc != super_crc(sb))
+	if (sb->magic != QFS_MAGIC_SUPER)
 		return -EUCLEAN;
-	if (sb->version > QFS_VERSION)
+	/* Another version may checksum differently: never guess at it. */
+	if (sb->version != QFS_VERSION)
 		return -EINVAL;
+	if (sb->csum != super_csum(sb))
+		return -EUCLEAN;
 	uint64_t dev_blocks = dev->capacity / QFS_SECTORS_PER_BLOCK;
-	if (sb->version != QFS_VERSION || sb->block_size != QFS_BLOCK_SIZE ||
+	if (sb->block_size != QFS_BLOCK_SIZE || !pow2(sb->rec_bytes) || sb->rec_bytes < QFS_MIN_REC ||
+	    sb->rec_bytes > QFS_BLOCK_SIZE ||
 	    sb->nblocks > dev_blocks || sb->nblocks > 0xffffffffull ||
 	    sb->seg_blocks < QFS_MIN_SEG_BLOCKS || sb->seg_blocks > QFS_MAX_SEG_BLOCKS ||
 	    sb->nsegs < 4 || sb->max_inodes < QFS_IMAP_PER_BLOCK ||
@@ -64,9 +73,12 @@ int qfs_read_super(struct blk_dev *dev, struct qfs_disk_super *out)
 			break;
 		}
 		if (e == -EINVAL)
-			err = e; /* a newer version: refuse, whatever the other copy says */
+			err = e; /* another version: refuse, whatever the other copy says */
 	}
 	qfs_free_big(buf, 2 * QFS_BLOCK_SIZE);
+	/* Records are written whole: the device must take writes that small. */
+	if (!err && out->rec_bytes < dev->lbs)
+		err = -EINVAL;
 	return err;
 }
 
@@ -102,6 +114,8 @@ static int alloc_tables(struct qfs *fs, struct blk_dev *dev)
 {
 	const struct qfs_disk_super *sb = &fs->sb;
 	fs->dev = dev;
+	fs->rec = sb->rec_bytes;
+	fs->seed = qfs_csum(0, sb->uuid, sizeof(sb->uuid));
 	fs->max_req = dev->max_req_bytes && dev->max_req_bytes < QFS_MAX_REQ ?
 		      dev->max_req_bytes & ~(QFS_BLOCK_SIZE - 1) : QFS_MAX_REQ;
 	if (fs->max_req < QFS_BLOCK_SIZE)
@@ -149,6 +163,7 @@ int qfs_format(struct blk_dev *dev, const struct qfs_format_opts *opts)
 	sb->magic = QFS_MAGIC_SUPER;
 	sb->version = QFS_VERSION;
 	sb->block_size = QFS_BLOCK_SIZE;
+	sb->rec_bytes = dev->lbs > QFS_MIN_REC ? dev->lbs : QFS_MIN_REC;
 	sb->nblocks = o.bytes / QFS_BLOCK_SIZE;
 	if (sb->nblocks > 0xffffffffull)
 		sb->nblocks = 0xffffffffull;
@@ -180,41 +195,34 @@ int qfs_format(struct blk_dev *dev, const struct qfs_format_opts *opts)
 	memcpy(sb->uuid, o.uuid, sizeof(sb->uuid));
 	uint8_t zero[16] = {0};
 	fs->cache_blocks = 64;
-	err = alloc_tables(fs, dev);
-	if (!err && !memcmp(sb->uuid, zero, 16))
-		err = qfs_random(sb->uuid, sizeof(sb->uuid));
+	err = memcmp(sb->uuid, zero, 16) ? 0 : qfs_random(sb->uuid, sizeof(sb->uuid));
+	if (!err)
+		err = alloc_tables(fs, dev);
 	if (err)
 		goto out;
-	sb->crc = super_crc(sb);
+	sb->csum = super_csum(sb);
 
 	/* The log starts in segment 0 with the root directory and its imap block. */
 	fs->seq = 1;
-	fs->prev_crc = qfs_crc32c(0, sb->uuid, 16);
+	fs->prev_csum = fs->seed;
 	for (int h = 0; h < QFS_NHEADS; h++) {
 		fs->head[h].cur_seg = 2 * (uint32_t)h;
 		fs->head[h].next_seg = 2 * (uint32_t)h + 1;
 		fs->head[h].addr = (uint32_t)qfs_seg_start(fs, fs->head[h].cur_seg);
 		fs->seg_busy[2 * h] = fs->seg_busy[2 * h + 1] = 1;
 	}
-	struct qfs_disk_inode *root = qfs_alloc_block();
-	err = -ENOMEM;
-	if (!root)
+	/* The root directory: an inode for the first checkpoint to write. */
+	struct qfs_inode *root;
+	err = qfs_iget_any(fs, QFS_ROOT_INO, &root);
+	if (err)
 		goto out;
-	root->magic = QFS_MAGIC_INODE;
-	root->ino = QFS_ROOT_INO;
-	root->gen = 1;
-	root->mode = QFS_MODE_DIR;
-	root->parent = QFS_ROOT_INO;
-	root->crc = qfs_crc32c(0, root, QFS_BLOCK_SIZE);
-	uint32_t addr;
-	err = qfs_log_append(fs, QFS_ROOT_INO, QFS_KEY_INODE, root, &addr);
-	qfs_free_block(root);
-	if (!err)
-		err = qfs_imap_set(fs, QFS_ROOT_INO, addr);
-	if (!err) {
-		qfs_account(fs, 0, addr);
-		err = qfs_checkpoint(fs);
-	}
+	root->tomb = false;
+	root->d->gen = 1;
+	root->d->mode = QFS_MODE_DIR;
+	root->d->parent = QFS_ROOT_INO;
+	qfs_inode_cpdirty(fs, root);
+	qfs_iput(fs, root);
+	err = qfs_checkpoint(fs);
 	if (err)
 		goto out;
 	/* The other region: zeroes, never valid. */
@@ -287,10 +295,9 @@ void qfs_destroy(struct qfs *fs)
 {
 	if (!fs)
 		return;
-	if (fs->pseg[0].fs)
-		qfs_log_wait_all(fs);
-	qfs_log_free(fs);
+	qfs_log_quiesce(fs);
 	qfs_cache_free(fs);
+	qfs_log_free(fs);
 	if (fs->imap)
 		for (uint32_t i = 0; i < fs->sb.imap_blocks; i++)
 			qfs_free_block(fs->imap[i]);
@@ -307,12 +314,12 @@ static int cp_valid(struct qfs *fs, uint8_t *buf)
 	struct qfs_disk_cp *cp = (struct qfs_disk_cp *)buf;
 	const struct qfs_disk_super *sb = &fs->sb;
 	size_t bytes = (size_t)sb->cp_blocks * QFS_BLOCK_SIZE;
-	uint32_t crc = cp->crc;
-	cp->crc = 0;
-	uint32_t want = qfs_crc32c(0, buf, bytes);
-	cp->crc = crc;
+	uint32_t csum = cp->csum;
+	cp->csum = 0;
+	uint32_t want = qfs_csum(fs->seed, buf, bytes);
+	cp->csum = csum;
 	uint32_t sut_block = 1 + (sb->imap_blocks * 4 + QFS_BLOCK_SIZE - 1) / QFS_BLOCK_SIZE;
-	if (cp->magic != QFS_MAGIC_CP || crc != want || cp->nsegs != sb->nsegs ||
+	if (cp->magic != QFS_MAGIC_CP || csum != want || cp->nsegs != sb->nsegs ||
 	    cp->imap_blocks != sb->imap_blocks || cp->sut_block != sut_block)
 		return -EUCLEAN;
 	/* Each head in its own segments, its position inside its segment. */
@@ -366,7 +373,7 @@ static int load_checkpoint(struct qfs *fs)
 	struct qfs_disk_cp *cp = (struct qfs_disk_cp *)buf[best];
 	fs->cp_seq = cp->cp_seq;
 	fs->seq = cp->log_seq;
-	fs->prev_crc = cp->log_prev_crc;
+	fs->prev_csum = cp->log_prev;
 	for (int h = 0; h < QFS_NHEADS; h++) {
 		fs->head[h].addr = cp->head[h].addr;
 		fs->head[h].cur_seg = cp->head[h].seg;
@@ -422,8 +429,7 @@ int qfs_mount_fs(struct blk_dev *dev, const struct qfs_mount_opts *opts, bool fo
 		err = load_checkpoint(fs);
 	if (err)
 		goto fail;
-	uint32_t applied = 0;
-	err = qfs_recover(fs, &applied);
+	err = qfs_recover(fs);
 	if (err)
 		goto fail;
 	qfs_seg_recount(fs);
@@ -438,6 +444,7 @@ int qfs_mount_fs(struct blk_dev *dev, const struct qfs_mount_opts *opts, bool fo
 		if (err)
 			goto fail;
 	}
+	fs->recovery.read_bytes = fs->read_bytes + 2 * QFS_BLOCK_SIZE; /* + the superblocks */
 	*out = fs;
 	return 0;
 fail:
@@ -455,11 +462,16 @@ int qfs_unmount(struct qfs *fs)
 	int err = 0;
 	if (!fs->ro) {
 		err = fs->err;
-		if (!err && (fs->ndirty || fs->ndirty_inodes || fs->cp_needed))
+		if (!err && (fs->dirty_list || fs->nmeta || fs->ncpdirty || fs->cp_needed))
 			err = qfs_checkpoint(fs);
 	}
 	qfs_destroy(fs);
 	return err;
+}
+
+void qfs_recovery_info(struct qfs *fs, struct qfs_recovery *out)
+{
+	*out = fs->recovery;
 }
 
 void qfs_abandon(struct qfs *fs)
@@ -484,5 +496,6 @@ int qfs_statfs(struct qfs *fs, struct qfs_statfs *st)
 	st->checkpoints = fs->checkpoints;
 	st->commits = fs->commits;
 	st->flushes = fs->flushes;
+	st->log_bytes = fs->log_bytes_cp;
 	return 0;
 }

@@ -1,7 +1,7 @@
 /*
  * Destruction needs consent (DESIGN.md): raw writes that would overwrite a
  * disk run only when it holds nothing that looks like a quillfs (a valid
- * superblock, or one this kernel refuses: a newer version, a damaged one),
+ * superblock, or one this kernel refuses: another format version, a damaged one),
  * or when the command line says overwrite=1.
  */
 #include "drivers/blk/blk.h"
@@ -21,7 +21,7 @@ bool consent_overwrite(struct blk_dev *dev, const char *what)
 		return false;
 	}
 	if (qfs_present(dev)) {
-		printf("%s: %s holds a quillfs this kernel cannot mount (a newer version, damaged, or an "
+		printf("%s: %s holds a quillfs this kernel cannot mount (another format version, damaged, or an "
 		       "unsupported block size); not overwriting it (add overwrite=1 to allow)\n", what, dev->name);
 		return false;
 	}
@@ -33,7 +33,7 @@ int consent_format_if_absent(struct blk_dev *dev, const char *what)
 	if (qfs_probe(dev) == 0)
 		return 0;
 	if (qfs_present(dev) && !cmdline_flag("overwrite", false)) {
-		printf("%s: %s holds a quillfs this kernel cannot mount (a newer version, damaged, or an "
+		printf("%s: %s holds a quillfs this kernel cannot mount (another format version, damaged, or an "
 		       "unsupported block size); not formatting it (add overwrite=1 to allow)\n", what, dev->name);
 		return -EPERM;
 	}

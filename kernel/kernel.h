@@ -193,7 +193,7 @@ struct blk_dev;
 bool consent_overwrite(struct blk_dev *dev, const char *what);
 /*
  * Make a quillfs on dev unless it holds a mountable one: 0 when dev then
- * holds one. -EPERM when it holds one this kernel cannot mount (newer,
+ * holds one. -EPERM when it holds one this kernel cannot mount (another version,
  * damaged) and overwrite=1 was not given, -ENOSPC when dev is too small
  * (each said on the console), or the format's error.
  */

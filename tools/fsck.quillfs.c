@@ -47,7 +47,7 @@ int main(int argc, char **argv)
 	int r = qfs_fsck(dev, repair, report, (void *)path, &fixed);
 	blkdev_file_close(dev);
 	if (r == -EUCLEAN || r == -EINVAL) {
-		printf("%s: %s\n", path, r == -EINVAL ? "made by a newer quillfs version"
+		printf("%s: %s\n", path, r == -EINVAL ? "made by another quillfs format version, or on a device with larger blocks"
 						    : "not a quillfs image, or damaged beyond recovery");
 		return 4;
 	}

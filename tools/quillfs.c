@@ -25,7 +25,7 @@ static const char *errstr(int err)
 {
 	switch (err) {
 	case -EUCLEAN: return "corrupt or not a quillfs image";
-	case -EINVAL: return "invalid argument (or a newer format version)";
+	case -EINVAL: return "invalid argument (or another quillfs format version)";
 	default: return strerror(-err);
 	}
 }

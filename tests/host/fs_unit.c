@@ -6,6 +6,7 @@
 #include "tests/host/fs_test.h"
 #include "fs/ondisk.h"
 #include "fs/fs_int.h" /* fsck_repair damages a file system on purpose */
+#include "fs/csum_vectors.h"
 
 #include <stdlib.h>
 #include <unistd.h>
@@ -70,25 +71,20 @@ static int expect_file(struct qfs *f, const char *path, const void *want, size_t
 }
 #define EXPECT_FILE(p, w, l) do { if (expect_file(fs, p, w, l, reason, rn)) return 1; } while (0)
 
-T(crc32c)
+T(csum)
 {
-	extern uint32_t qfs_crc32c(uint32_t, const void *, size_t);
-	extern uint32_t qfs_crc32c_sw(uint32_t, const void *, size_t);
-	CHECK(qfs_crc32c(0, "123456789", 9) == 0xe3069283u, "crc32c check value");
-	CHECK(qfs_crc32c_sw(0, "123456789", 9) == 0xe3069283u, "table crc32c check value");
-	/* The CPU's instruction (when qfs_crc32c uses it) and the tables agree: every length and alignment. */
-	static uint8_t buf[4096 + 64];
-	for (size_t i = 0; i < sizeof(buf); i++)
-		buf[i] = (uint8_t)(i * 2654435761u >> 13);
-	for (size_t off = 0; off < 8; off++)
-		for (size_t len = 0; len <= 300; len++) {
-			uint32_t seed = (uint32_t)(len * 0x9e3779b9u);
-			CHECK(qfs_crc32c(seed, buf + off, len) == qfs_crc32c_sw(seed, buf + off, len),
-			      "crc32c of %zu bytes at +%zu differs from the table's", len, off);
-		}
-	CHECK(qfs_crc32c(0, buf + 3, 4096) == qfs_crc32c_sw(0, buf + 3, 4096), "4 KiB block");
-	/* Chaining: the CRC of a whole equals the CRC continued over its parts. */
-	CHECK(qfs_crc32c(qfs_crc32c(0, buf, 1000), buf + 1000, 3096) == qfs_crc32c(0, buf, 4096), "chained");
+	static uint8_t buf[CSUM_VECTOR_BYTES];
+	for (uint32_t i = 0; i < sizeof(buf); i++)
+		buf[i] = csum_vector_byte(i);
+	CHECK(qfs_xxh64("abc", 3, 0) == 0x44bc2cf5ad770999ull, "XXH64(\"abc\") %#llx",
+	      (unsigned long long)qfs_xxh64("abc", 3, 0));
+	for (size_t i = 0; i < sizeof(csum_vectors) / sizeof(csum_vectors[0]); i++) {
+		const struct csum_vector *v = &csum_vectors[i];
+		uint64_t got = qfs_xxh64(buf + v->offset, v->len, v->seed);
+		CHECK(got == v->xxh64, "XXH64 of %u bytes at +%u, seed %u: %#llx, want %#llx", v->len,
+		      v->offset, v->seed, (unsigned long long)got, (unsigned long long)v->xxh64);
+		CHECK(qfs_csum(v->seed, buf + v->offset, v->len) == (uint32_t)v->xxh64, "qfs_csum is not the low half");
+	}
 	return 0;
 }
 
@@ -489,15 +485,19 @@ T(refuse_bad_images)
 	memcpy(saved, dev->mem, 2 * 4096);
 	/* newer version: refused with EINVAL */
 	struct qfs_disk_super *sb = (struct qfs_disk_super *)dev->mem;
-	extern uint32_t qfs_crc32c(uint32_t, const void *, size_t);
 	for (int i = 0; i < 2; i++) {
 		sb = (struct qfs_disk_super *)(dev->mem + i * 4096);
-		sb->version = 2;
-		sb->crc = 0;
-		sb->crc = qfs_crc32c(0, sb, sizeof(*sb));
+		sb->version = QFS_VERSION + 1;
+		sb->csum = 0;
+		sb->csum = qfs_csum(0, sb, sizeof(*sb));
 	}
 	CHECK_ERR(qfs_mount(&dev->dev, NULL, &fs), -EINVAL);
 	CHECK_ERR(qfs_probe(&dev->dev), -EINVAL);
+	/* the first format (version 1, CRC32C): refused with EINVAL too, not taken for damage */
+	for (int i = 0; i < 2; i++)
+		((struct qfs_disk_super *)(dev->mem + i * 4096))->version = 1;
+	CHECK_ERR(qfs_mount(&dev->dev, NULL, &fs), -EINVAL);
+	CHECK(qfs_present(&dev->dev), "a version 1 image is not seen as a quillfs");
 	/* not quillfs at all */
 	memset(dev->mem, 0, 2 * 4096);
 	CHECK_ERR(qfs_mount(&dev->dev, NULL, &fs), -EUCLEAN);
@@ -733,7 +733,7 @@ T(tib_sparse_image)
 
 int main(void)
 {
-	RUN(crc32c, 8 * MiB, 0);
+	RUN(csum, 8 * MiB, 0);
 	RUN(format_mount_empty, 8 * MiB, 0);
 	RUN(create_write_read, 8 * MiB, 0);
 	RUN(overwrite_append_sparse, 16 * MiB, 0);

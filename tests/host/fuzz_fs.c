@@ -10,7 +10,7 @@
  *
  *   built with gcc (make test): main() generates a corpus of corruptions,
  *   bit flips in every structure (superblocks, checkpoint header, inode-map
- *   table, segment usage table, summaries, inodes, directory, indirect and
+ *   table, segment usage table, pseg headers, inodes, directory, indirect and
  *   inode-map blocks) and truncated images, and runs each; file arguments
  *   are replayed as inputs (e.g. crash files from libFuzzer)
  *   built with clang -DQFS_LIBFUZZER (make fuzz): LLVMFuzzerTestOneInput
@@ -24,10 +24,10 @@ static uint8_t *base;
 static size_t used;          /* bytes of the base image that hold anything */
 static struct qfs_disk_super bsb;
 
-/* Block kinds of the base image, found through the summaries. */
-enum { K_OTHER, K_SUPER, K_CPHDR, K_CPIMAP, K_CPSUT, K_SUM, K_INODE, K_DATA, K_DIR, K_IND, K_IMAP, K_N };
+/* Block kinds of the base image, found through the pseg headers. */
+enum { K_OTHER, K_SUPER, K_CPHDR, K_CPIMAP, K_CPSUT, K_PSEG, K_INODE, K_DATA, K_DIR, K_IND, K_IMAP, K_N };
 static const char *kind_name[K_N] = {"other", "superblock", "checkpoint_header", "checkpoint_imap",
-				     "checkpoint_sut", "summary", "inode", "file_data", "dir_block",
+				     "checkpoint_sut", "pseg_header", "inode", "file_data", "dir_block",
 				     "indirect", "imap_block"};
 static uint8_t *kind;
 
@@ -77,25 +77,35 @@ static void build_base(void)
 		for (uint32_t b = 0; b < bsb.cp_blocks; b++)
 			kind[bsb.cp_addr[c] + b] = b == 0 ? K_CPHDR : b < sut_block ? K_CPIMAP : K_CPSUT;
 	uint64_t last = bsb.seg0;
+	uint32_t rec = bsb.rec_bytes, per = QFS_BLOCK_SIZE / rec;
+	uint8_t *ents = malloc((1 + QFS_PSEG_EXTRA) * (size_t)rec);
 	for (uint32_t s = 0; s < bsb.nsegs; s++) {
 		uint64_t pos = bsb.seg0 + (uint64_t)s * bsb.seg_blocks, end = pos + bsb.seg_blocks;
 		while (pos + 1 < end) {
-			const struct qfs_disk_sum *sum = (const void *)(base + pos * QFS_BLOCK_SIZE);
-			if (sum->magic != QFS_MAGIC_SUM || sum->nblocks >= QFS_PSEG_MAX ||
-			    pos + 1 + sum->nblocks > end)
+			const uint8_t *h = base + pos * QFS_BLOCK_SIZE + QFS_BLOCK_SIZE - rec;
+			const struct qfs_disk_pseg *ps = (const void *)h;
+			if (ps->magic != QFS_MAGIC_PSEG || ps->nblocks > QFS_PSEG_BLOCKS ||
+			    ps->nextra > QFS_PSEG_EXTRA || pos + 1 + ps->nblocks + ps->nextra / per > end)
 				break;
-			kind[pos] = K_SUM;
-			for (uint32_t k = 0; k < sum->nblocks; k++) {
-				uint32_t ino = sum->e[k].ino, key = sum->e[k].key;
+			/* Entries: the rest of the header record, then the extra records after the blocks. */
+			memcpy(ents, h, rec);
+			memcpy(ents + rec, base + (pos + 1 + ps->nblocks) * QFS_BLOCK_SIZE, (size_t)ps->nextra * rec);
+			const struct qfs_disk_bent *e = (const void *)(ents + sizeof(*ps));
+			kind[pos] = K_PSEG;
+			for (uint32_t k = 0; k < ps->nblocks; k++) {
+				uint32_t ino = e[k].ino, key = e[k].key;
 				kind[pos + 1 + k] = ino == 0 ? K_IMAP : key == QFS_KEY_INODE ? K_INODE
 						   : key >= QFS_KEY_DCHILD0 ? K_IND
 						   : (ino == 1 || ino == 2 || ino == 3) ? K_DIR : K_DATA;
 			}
-			pos += 1 + sum->nblocks;
-			if (pos > last)
-				last = pos;
+			for (uint32_t k = 0; k <= ps->nextra / per && ps->nextra; k++)
+				kind[pos + 1 + ps->nblocks + k] = K_PSEG;
+			pos += 1 + ps->nblocks + ps->nextra / per;
+			if (pos + (ps->nextra ? 1 : 0) > last)
+				last = pos + (ps->nextra ? 1 : 0);
 		}
 	}
+	free(ents);
 	used = (size_t)last * QFS_BLOCK_SIZE;
 }
 

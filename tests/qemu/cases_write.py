@@ -37,30 +37,24 @@ def check_image(ctx):
     return True, ""
 
 
-def crc32c(data):
-    c = 0xFFFFFFFF
-    for b in data:
-        c ^= b
-        for _ in range(8):
-            c = (c >> 1) ^ (0x82F63B78 if c & 1 else 0)
-    return c ^ 0xFFFFFFFF
+def other_quillfs(version):
+    """A quillfs whose superblocks say another format version: one this kernel refuses to
+    mount, and must not overwrite or reformat without consent either. The version is read
+    before the checksum (another version may checksum differently), so only it changes."""
+    def prepare(path):
+        subprocess.run([os.path.join(ROOT, "build", "tools", "mkfs.quillfs"), path], check=True,
+                       capture_output=True)
+        with open(path, "r+b") as f:
+            for block in (0, 1):
+                f.seek(block * 4096 + 8)
+                f.write(struct.pack("<I", version))
+        with open(path + ".sha", "w") as f:
+            f.write(file_digest(path))
+    return prepare
 
 
-def newer_quillfs(path):
-    """A quillfs whose superblocks say version 2 (CRCs made right): one this kernel refuses to
-    mount, and must not overwrite or reformat without consent either."""
-    subprocess.run([os.path.join(ROOT, "build", "tools", "mkfs.quillfs"), path], check=True, capture_output=True)
-    with open(path, "r+b") as f:
-        for block in (0, 1):
-            f.seek(block * 4096)
-            sb = bytearray(f.read(128))
-            struct.pack_into("<I", sb, 8, 2)
-            struct.pack_into("<I", sb, 4, 0)
-            struct.pack_into("<I", sb, 4, crc32c(bytes(sb)))
-            f.seek(block * 4096)
-            f.write(sb)
-    with open(path + ".sha", "w") as f:
-        f.write(file_digest(path))
+newer_quillfs = other_quillfs(3)
+older_quillfs = other_quillfs(1)
 
 
 def file_digest(path):
@@ -118,12 +112,17 @@ CASES = [
     dict(name="write-test-twice", cmdline="test=write,write", disks=[dict(size="64M")],
          expect=[r"^TEST write PASS$", r"^TEST write PASS$", r"^2 passed, 0 failed$", r"^quill: exit 0$"],
          check=check_image),
-    # A quillfs this kernel cannot mount (a newer version) is neither overwritten by raw
+    # A quillfs this kernel cannot mount (another format version) is neither overwritten by raw
     # writes nor reformatted by file runs, the write test or the default job without consent.
     dict(name="newer-quillfs-kept", cmdline="bench=randwrite:4k:qd1:50ios,fs:smallfiles:4k:50ios test=write",
          disks=[dict(size="64M", prepare=newer_quillfs)], expect_exit=1,
          expect=[r"^bench: vda holds a quillfs this kernel cannot mount .* not overwriting it",
                  r"^bench: vda holds a quillfs this kernel cannot mount .* not formatting it",
+                 r"^TEST write FAIL vda holds a quillfs this kernel cannot mount", r"^quill: exit 1$"],
+         reject=[r"making a quillfs", r"holds no quillfs"], check=check_untouched),
+    dict(name="older-quillfs-kept", cmdline="bench=randwrite:4k:qd1:50ios,fs:smallfiles:4k:50ios test=write",
+         disks=[dict(size="64M", prepare=older_quillfs)], expect_exit=1,
+         expect=[r"^bench: vda holds a quillfs this kernel cannot mount .* not overwriting it",
                  r"^TEST write FAIL vda holds a quillfs this kernel cannot mount", r"^quill: exit 1$"],
          reject=[r"making a quillfs", r"holds no quillfs"], check=check_untouched),
     dict(name="newer-quillfs-default-job", cmdline=None, timeout=120,

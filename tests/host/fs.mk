@@ -1,4 +1,5 @@
-# quillfs host tests: unit (test_fs), crash (test_fs_crash), fuzz corpus
+# quillfs host tests: unit (test_fs), crash (test_fs_crash), bounded
+# recovery (test_fs_recovery), fuzz corpus
 # replay (test_fs_fuzz, gcc + sanitizers); `make fuzz` runs the libFuzzer
 # harness (clang) for FUZZ_SECS seconds.
 QFS_SRCS := $(sort $(wildcard fs/*.c)) drivers/blk/blk.c
@@ -18,6 +19,12 @@ $(BUILD)/host/test_fs_crash: $(BUILD)/host/tests/host/crash_fs.o $(BUILD)/host/t
 	$(Q)$(HOSTCC) $(HOST_LDFLAGS) -o $@ $^
 
 HOST_TESTS += $(BUILD)/host/test_fs_crash
+
+$(BUILD)/host/test_fs_recovery: $(BUILD)/host/tests/host/fs_recovery.o $(QFS_TEST_OBJS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(HOSTCC) $(HOST_LDFLAGS) -o $@ $^
+
+HOST_TESTS += $(BUILD)/host/test_fs_recovery
 
 $(BUILD)/host/test_fs_fuzz: $(BUILD)/host/tests/host/fuzz_fs.o $(QFS_TEST_OBJS)
 	@$(if $(Q),echo "  LD      $@")

@@ -141,8 +141,8 @@ KTEST_DEFINE(fs, "fs", true)
 	uint8_t *buf = kmalloc(FT_CHUNK), *want = kmalloc(FT_CHUNK);
 	if (!buf || !want)
 		KTEST_FAIL("out of memory");
-	if ((err = qfs_mount(dev, NULL, &fs)))
-		KTEST_FAIL("qfs_mount: %d", err);
+	if ((err = fs_mount_job(dev, NULL, &fs, "fs")))
+		KTEST_FAIL("qfs_mount: %s", blk_strerror(err));
 	ft_clean(fs);
 	const char *step = "mkdir";
 	err = qfs_mkdir(fs, "/fstest");

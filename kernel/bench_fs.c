@@ -60,7 +60,7 @@ static int fs_mount_for_bench(struct blk_dev *dev, struct qfs **fs)
 	int err = consent_format_if_absent(dev, "bench");
 	if (err)
 		return err;
-	err = qfs_mount(dev, NULL, fs);
+	err = fs_mount_job(dev, NULL, fs, "bench");
 	if (err)
 		return err;
 	err = qfs_mkdir(*fs, BENCH_DIR);

@@ -199,6 +199,15 @@ bool consent_overwrite(struct blk_dev *dev, const char *what);
  */
 int consent_format_if_absent(struct blk_dev *dev, const char *what);
 
+/* ---- fsmount.c ---- */
+struct qfs;
+struct qfs_mount_opts;
+/*
+ * qfs_mount() for a job named `what` that says on the console what a
+ * recovery after a crash did: what it applied, read and how long it took.
+ */
+int fs_mount_job(struct blk_dev *dev, const struct qfs_mount_opts *opts, struct qfs **out, const char *what);
+
 /* ---- main.c ---- */
 extern char kernel_start[], kernel_end[];
 

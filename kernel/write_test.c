@@ -191,8 +191,8 @@ static int write_test_fs(struct blk_dev *dev, char *reason, size_t reason_len)
 			KTEST_FAIL("%s holds a quillfs this kernel cannot mount; add overwrite=1 to replace it", dev->name);
 		KTEST_FAIL("no quillfs on %s: %s", dev->name, blk_strerror(err));
 	}
-	if ((err = qfs_mount(dev, NULL, &fs)))
-		KTEST_FAIL("qfs_mount: %d", err);
+	if ((err = fs_mount_job(dev, NULL, &fs, "write")))
+		KTEST_FAIL("qfs_mount: %s", blk_strerror(err));
 	static const char *const dirs[] = {"/writetest", "/writetest/sub", "/writetest/sub/deeper"};
 	for (size_t d = 0; d < ARRAY_SIZE(dirs); d++) {
 		err = qfs_mkdir(fs, dirs[d]);

@@ -28,10 +28,11 @@ CMDLINE_KEY(bench, "bench", bench_valid,
 	    "bench=RUN[,RUN...], RUN = colon-separated raw|fs, op, size, qdN, 2s|10000ios, vdX, irq|poll|hybrid, key=value (README)");
 
 /*
- * Called where a raw run's measured interval starts and ends. Under TCG with
- * tools/insncount.so (make bench) each call logs the guest's running
- * instruction count, which gives instructions per I/O without the noise of
- * wall-clock time. Out of line so it has an address; otherwise it costs a call.
+ * Called where a run's measured interval starts and ends (raw runs here,
+ * file runs in bench_fs.c). Under TCG with tools/insncount.so (make bench)
+ * each call logs the guest's running instruction count, which gives
+ * instructions per I/O without the noise of wall-clock time. Out of line so
+ * it has an address; otherwise it costs a call.
  */
 __attribute__((noinline)) void bench_insn_mark(void)
 {

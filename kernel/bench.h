@@ -94,7 +94,7 @@ struct bench_result {
 void bench_report(const struct bench_spec *s, const struct bench_result *r, const char *extra);
 /* The mode a run gets on dev: poll when the device has no completion interrupt. */
 uint8_t bench_effective_mode(const struct bench_spec *s, const struct blk_dev *dev);
-/* Marks a raw run's start and end for tools/insncount.so (instructions per I/O). */
+/* Marks a run's start and end for tools/insncount.so (instructions per I/O or per file operation). */
 void bench_insn_mark(void);
 #endif
 

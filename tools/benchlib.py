@@ -526,17 +526,19 @@ def parse_insn_log(text):
 
 def insns_per_run(recs, text):
     """Guest instructions of each BENCH line in recs (a boot's, in order) from the plugin's
-    log: the kernel marks a raw run's start and end (kernel/bench.c bench_insn_mark()), so
-    marks 2k and 2k+1 bracket the k-th raw BENCH line that is not a FAIL. Returns a list
+    log: the kernel marks a run's start and end (bench_insn_mark(): kernel/bench.c, and the
+    timed part of a file-level run in kernel/bench_fs.c), so marks 2k and 2k+1 bracket the
+    k-th BENCH line that is not a FAIL. Returns a list
     aligned with recs of (instructions, instructions per I/O) or None, and the problems;
     when the marks do not pair up with the lines, no figure at all (never a guess)."""
     out = [None] * len(recs)
     marks, probs = parse_insn_log(text)
-    raw = [i for i, r in enumerate(recs) if not r.get("fail") and not is_fs(r)]
+    # File-level runs mark their timed part too (kernel/bench_fs.c): one operation = one I/O.
+    raw = [i for i, r in enumerate(recs) if not r.get("fail")]
     if probs:
         return out, probs
     if len(marks) != 2 * len(raw):
-        return out, ["%d instruction marks for %d raw BENCH lines (want 2 per line)" % (len(marks), len(raw))]
+        return out, ["%d instruction marks for %d BENCH lines (want 2 per line)" % (len(marks), len(raw))]
     for k, i in enumerate(raw):
         insns = marks[2 * k + 1] - marks[2 * k]
         ios = number(recs[i], "ios")
@@ -562,11 +564,12 @@ def _thousands(v):
 
 def insn_section(rows, note=None):
     """summary.md's instructions-per-I/O table: Quill's randwrite 4k irq at QD1 and QD32 per
-    configuration of the plugin boots, then ../shared/PERFORMANCE.md's reference figures."""
+    configuration of the plugin boots, then ../shared/PERFORMANCE.md's reference figures;
+    then the fsync'd 4 KiB file write's instructions per operation."""
     if not rows and not note:
         return []
     L = ["", "## Guest instructions per I/O (TCG plugin, whole guest incl. idle loop)", "",
-         "Guest instructions between the kernel's marks at a raw run's start and end "
+         "Guest instructions between the kernel's marks at a run's start and end "
          "(`bench_insn_mark()`, counted by `tools/insncount.so` under TCG), divided by the run's "
          "I/Os: randwrite 4k in irq mode, a fixed number of I/Os, in a boot of its own (the "
          "plugin slows TCG, so these boots' IOPS are left out of every other table). Unlike "
@@ -592,6 +595,16 @@ def insn_section(rows, note=None):
     L += ["| *reference (../shared/PERFORMANCE.md, two boots of N and 2N writes):* | | |"]
     for guest, qd1, qd32 in INSN_REFERENCE:
         L.append("| %s | %s | %s |" % (guest, _thousands(qd1), _thousands(qd32)))
+    fsync = {}
+    for r in rows:
+        if is_fs(r) and r.get("op") == "smallfiles" and str(r.get("fsync_every")) == "1":
+            fsync.setdefault(r["config"], []).append(r)
+    if fsync:
+        L += ["", "A fsync'd 4 KiB overwrite (fs:smallfiles fsync=1: qfs_write, qfs_fsync, the "
+              "device's write and FLUSH, their interrupts, the benchmark loop), per operation:", "",
+              "| guest | instructions per fsync'd 4 KiB write | write amplification |", "|---|---:|---:|"]
+        for cfg, rs in fsync.items():
+            L.append("| Quill, %s | %s | %s |" % (cfg, cell(rs), _fmt(_median(rs, "wa"))))
     return L
 
 
@@ -958,6 +971,33 @@ def _fs_label(r):
                              else "every %s writes" % fe)
 
 
+def fsync_vs_flushwrite(rows):
+    """A fsync'd 4 KiB file write against what any fsync costs on the device: a raw 4 KiB
+    write and a FLUSH at QD1 (flushwrite), measured in the same boots, per configuration."""
+    by_cfg = {}
+    for r in rows:
+        if is_fs(r) and r.get("op") == "smallfiles" and str(r.get("fsync_every")) == "1":
+            by_cfg.setdefault(r["config"], ([], []))[0].append(r)
+        elif not is_fs(r) and r.get("op") == "flushwrite" and str(r.get("qd")) in ("1", "1.0") \
+                and str(r.get("bs")) in ("4096", "4096.0"):
+            by_cfg.setdefault(r["config"], ([], []))[1].append(r)
+    keys = [c for c, (f, w) in by_cfg.items() if f and w]
+    if not keys:
+        return []
+    L = ["", "### fsync'd 4 KiB writes against raw write + FLUSH (QD1, same boots)", "",
+         "*fsync'd* = fs:smallfiles with fsync=1 (4 KiB overwrites at random in 64 files of 1 MiB, "
+         "each followed by qfs_fsync); *write+FLUSH* = raw flushwrite 4k at QD1 on the same device "
+         "(a 4 KiB write, then a FLUSH, one at a time): the floor of any fsync there. Medians "
+         "(min-max) of the repeats.", "",
+         "| configuration | fsync'd writes/s | write+FLUSH/s | ratio | wa |", "|---|---:|---:|---:|---:|"]
+    for c in keys:
+        f, w = by_cfg[c]
+        mf, mw = _median(_measured(f), "iops"), _median(_measured(w), "iops")
+        L.append("| %s | %s | %s | %s | %s |" % (c, _cell(f), _cell(w),
+                                                  "%.2f" % (mf / mw) if mf and mw else "-", _fmt(_median(f, "wa"))))
+    return L
+
+
 def fs_tables(rows):
     """File-level runs: durable figures apart from volatile ones, each naming the cache mode,
     with write amplification and device requests per file operation; then the fill sweep."""
@@ -992,6 +1032,7 @@ def fs_tables(rows):
                 "".join(" %s |" % e[1](ok) for e in extra)))
         return t
 
+    out += fsync_vs_flushwrite(rows)
     fill = [r for r in fs if r["op"] == "fill"]
     rest = [r for r in fs if r["op"] != "fill"]
     out += table("### Durable (every acknowledged write covered by a completed FLUSH: durable=1)",

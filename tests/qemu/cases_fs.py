@@ -66,7 +66,8 @@ def host_image(path, seg=None):
 
 def check_crash(ctx):
     """After QEMU was killed mid-loop: fsck clean, every file printed durable
-    (and not unlinked before the last durable point) holds its bytes."""
+    (and not unlinked before the last durable point) holds its bytes; then a
+    second boot recovers, says what that cost, works on top, and they still do."""
     img = ctx.disks[0]
     durable = [int(m) for m in re.findall(r"^fs: durable (\d+)$", ctx.output, re.M)]
     if len(durable) < 20:
@@ -75,15 +76,39 @@ def check_crash(ctx):
     if r.returncode != 0:
         return False, "fsck.quillfs exit %d: %s" % (r.returncode, r.stdout.strip()[-300:])
     last = durable[-1]
-    # fK is unlinked in the same step that makes K + 100 durable: up to `last`
-    # those before last - 99 may be gone; the step after `last` may have run.
-    for k in range(max(0, last - 98), last + 1):
-        n = 1000 + (k * 7919) % 60000
-        rc, data = cat(img, "/crash/f%d" % k)
-        if rc != 0 or data != ft_content(k, n):
-            return False, "/crash/f%d (durable by %d): %s" % (
-                k, last, "missing" if rc else "%d bytes differ" % len(data))
-    return True, ""
+
+    def durable_files(when):
+        # fK is unlinked in the same step that makes K + 100 durable: up to `last`
+        # those before last - 99 may be gone; the step after `last` may have run.
+        for k in range(max(0, last - 98), last + 1):
+            n = 1000 + (k * 7919) % 60000
+            rc, data = cat(img, "/crash/f%d" % k)
+            if rc != 0 or data != ft_content(k, n):
+                return "%s: /crash/f%d (durable by %d): %s" % (
+                    when, k, last, "missing" if rc else "%d bytes differ" % len(data))
+        return None
+
+    why = durable_files("after the kill")
+    if why:
+        return False, why
+    # Boot again on the same disk: the guest's own recovery says what it did, new
+    # work (test=fs in /fstest) goes on top, and what was durable stays so.
+    r = subprocess.run([os.path.join(ROOT, "tools", "quill-run"), "--timeout", "120",
+                        "--cmdline", "test=fs", "--disk", img], capture_output=True, text=True)
+    out = r.stdout + r.stderr
+    if r.returncode != 0 or not re.search(r"^TEST fs PASS$", out, re.M):
+        return False, "the boot after the kill: exit %d: %s" % (r.returncode, out.strip()[-300:])
+    m = re.search(r"^fs: vda was not unmounted cleanly: recovery applied (\d+) commits .* read (\d+) KiB "
+                  r"\((\d+) KiB of log\) in [\d.]+ ms$", out, re.M)
+    if not m:
+        return False, "the boot after the kill did not say what its recovery did"
+    why = durable_files("after recovery and new work")
+    if why:
+        return False, why
+    rc = subprocess.run([FSCK, "-n", img], capture_output=True).returncode
+    if rc:
+        return False, "fsck.quillfs after the second boot: exit %d" % rc
+    return True, "", "recovery in the guest: %s commits, %s KiB read for %s KiB of log" % m.groups()
 
 
 # The logged power cut: QEMU's blklogwrites driver logs every write and FLUSH

@@ -505,20 +505,30 @@ int qfs_commit(struct qfs *fs, bool flush)
 		return fs->err;
 	if (!fs->dirty_list && !fs->uncommitted)
 		return 0; /* the last commit holds everything already */
-	int err = qfs_write_dirty(fs, false);
-	if (!err)
-		err = log_seal(fs, QFS_PSEG_COMMIT, QFS_HEAD_DATA);
-	if (!err && flush) {
-		err = qfs_log_wait_all(fs);
-		if (!err)
-			err = qfs_dev_flush(fs);
-		fs->commits++;
-		fs->uncommitted = err != 0;
-	}
-	if (err && !fs->err)
-		fs->err = err;
-	if (!err && flush && qfs_cp_due(fs))
+	int err;
+	if (flush && qfs_cp_due(fs)) {
+		/*
+		 * A checkpoint instead of a commit. A commit that recovery would
+		 * need more metadata reads for than the bound allows must never
+		 * be recoverable from the log: a checkpoint's psegs carry no
+		 * COMMIT, so until its region lands a recovery leaves them out
+		 * (this fsync has not returned), and after, starts there.
+		 */
 		err = qfs_checkpoint(fs);
+	} else {
+		err = qfs_write_dirty(fs, false);
+		if (!err)
+			err = log_seal(fs, QFS_PSEG_COMMIT, QFS_HEAD_DATA);
+		if (!err && flush) {
+			err = qfs_log_wait_all(fs);
+			if (!err)
+				err = qfs_dev_flush(fs);
+			fs->commits++;
+			fs->uncommitted = err != 0;
+		}
+		if (err && !fs->err)
+			fs->err = err;
+	}
 	if (!err)
 		qfs_inode_trim(fs);
 	return err;
@@ -625,7 +635,7 @@ int qfs_checkpoint(struct qfs *fs)
 		fs->imap_dirty[i] = 0;
 	}
 	if (!err)
-		err = log_seal(fs, QFS_PSEG_COMMIT | QFS_PSEG_CHECKPOINT, QFS_HEAD_META);
+		err = log_seal(fs, QFS_PSEG_CHECKPOINT, QFS_HEAD_META); /* no COMMIT: see qfs_commit() */
 	if (!err)
 		err = qfs_log_wait_all(fs);
 	if (!err)

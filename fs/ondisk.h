@@ -131,7 +131,7 @@ _Static_assert(sizeof(struct qfs_disk_sut) == 8, "sut size");
  * QFS_KEY_DCHILD0 are file blocks: data a recovery applies. */
 
 #define QFS_PSEG_COMMIT 1u      /* last pseg of a commit: the state is whole here */
-#define QFS_PSEG_CHECKPOINT 2u  /* written by a checkpoint */
+#define QFS_PSEG_CHECKPOINT 2u  /* written by a checkpoint (never with COMMIT) */
 #define QFS_PSEG_BLOCKS 127u    /* blocks per pseg, at most */
 #define QFS_PSEG_IENTS 64u      /* inode entries per pseg, at most */
 #define QFS_PSEG_EXTRA 16u      /* extra records per pseg, at most */

@@ -19,6 +19,13 @@ static int op_begin(struct qfs *fs)
 		return -EROFS;
 	if (fs->err)
 		return fs->err;
+	/* Inodes and indirect blocks wait in memory for the next checkpoint:
+	 * without fsyncs to bring one, take it between operations. */
+	if (fs->nmeta + fs->ncpdirty > fs->cache_blocks) {
+		int err = qfs_checkpoint(fs);
+		if (err)
+			return err;
+	}
 	return qfs_make_room(fs, 0);
 }
 

@@ -21,8 +21,8 @@
  * Work and reads: the log since the checkpoint, read once, plus one copy of
  * each inode and indirect block those entries change or free (the writer
  * bounds their number: QFS_REC_SLACK). Blocks written by a checkpoint
- * (inodes, indirect and inode-map blocks) need nothing: they only restate
- * what the entries before them said.
+ * (inodes, indirect and inode-map blocks) are left alone: a checkpoint's
+ * psegs carry no COMMIT, so they are never followed by one here.
  */
 #include "fs/fs_int.h"
 
@@ -228,7 +228,7 @@ static int rf_apply(struct qfs *fs, const struct rf_pseg *p, const uint8_t *ents
 	}
 	for (uint32_t k = 0; !err && k < p->nblocks; k++) {
 		if (bent[k].ino == 0 || !qfs_key_is_data(bent[k].key))
-			continue; /* written by a checkpoint: restates what came before */
+			continue; /* only checkpoints write these: nothing to redo */
 		err = apply_block(fs, &bent[k], p->addr + 1 + k);
 		fs->recovery.blocks++;
 	}

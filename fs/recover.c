@@ -159,9 +159,16 @@ static int apply_pre(struct qfs *fs, const struct qfs_disk_ient *e)
 	} else if (ip->tomb) {
 		err = -EUCLEAN; /* entries for an inode that does not exist */
 	}
-	if (!err && (e->flags & QFS_IENT_TRUNC) && e->trunc_size < d->size) {
+	/*
+	 * Not "if smaller than the size": the size recovery has is the last
+	 * inode entry's, and blocks that earlier psegs of this commit wrote
+	 * past it (a write the cache sent out early, before the truncation)
+	 * are in the map already and must go.
+	 */
+	if (!err && (e->flags & QFS_IENT_TRUNC)) {
 		err = qfs_bmap_truncate(fs, ip, (e->trunc_size + QFS_BLOCK_SIZE - 1) / QFS_BLOCK_SIZE);
-		d->size = e->trunc_size;
+		if (d->size > e->trunc_size)
+			d->size = e->trunc_size;
 	}
 	if (!err)
 		qfs_inode_cpdirty(fs, ip);

@@ -34,7 +34,9 @@
  * all its sequences; CRASH_PATH=E.V/E.V checks exactly those crash points,
  * each level's work starting from the one before (a trailing '/' explores
  * everything below the last). CRASH_DEBUG=1 prints the operations, the
- * states and, on a mismatch, the model states and the recovered tree.
+ * states and, on a mismatch, the model states and the recovered tree;
+ * CRASH_SAVE=FILE writes a failing state's image there, for
+ * build/tools/quillfs and fsck.quillfs.
  */
 #include "tests/host/crash_workload.h"
 
@@ -381,8 +383,21 @@ static int check_state(struct level *lv, uint64_t ev, uint8_t *img, bool recrash
 		d->rng = host_rand(rng) | 1;
 		crash_record_again(d, &recovery);
 	}
+	/* CRASH_SAVE=FILE: the image of a state that fails, as it was before the mount. */
+	const char *save = getenv("CRASH_SAVE");
+	uint8_t *before = save ? malloc(lv->trace.bytes) : NULL;
+	if (before)
+		memcpy(before, img, lv->trace.bytes);
 	/* Recovery in memory (read-only), or for real when crashing it again. */
 	int fail = check_tree(lv, ev, d, !recrash, &h, recovered, why, wn);
+	if (fail && before) {
+		FILE *f = fopen(save, "wb");
+		if (!f || fwrite(before, 1, lv->trace.bytes, f) != lv->trace.bytes)
+			fprintf(stderr, "CRASH_SAVE=%s: cannot write it\n", save);
+		if (f)
+			fclose(f);
+	}
+	free(before);
 	d->observe = NULL;
 	blkdev_ram_free(d);
 	if (recrash && !fail)

@@ -31,8 +31,8 @@ def check_tiny(ctx):
 def check_runner(ctx):
     """tools/quill-bench end to end on one small configuration: a CSV row per run, every
     guest count agreeing with QEMU's, a summary and a plot (speed is not checked); with one
-    packed-ring variant in hybrid mode (and its split baseline), two file-level runs and the
-    instruction-count boot on null-co."""
+    packed-ring variant in hybrid mode (and its split baseline), two file-level runs after
+    the write + FLUSH they are set beside, and the instruction-count boot on null-co."""
     ok, why = check_tiny(ctx)
     if not ok:
         return ok, why
@@ -55,9 +55,10 @@ def check_runner(ctx):
         if not os.path.exists(os.path.join(out, f)):
             return False, "quill-bench wrote no %s" % f
     insns, rows = benchlib.insn_rows(benchlib.read_csv(os.path.join(out, "results.csv")))
-    # 4 raw runs, the split baseline's 2 hybrid runs, the packed variant's 2, 2 file-level runs.
-    if len(rows) != 10:
-        return False, "results.csv has %d rows, want 10" % len(rows)
+    # 4 raw runs, the split baseline's 2 hybrid runs, the packed variant's 2, the write +
+    # FLUSH floor and 2 file-level runs.
+    if len(rows) != 11:
+        return False, "results.csv has %d rows, want 11" % len(rows)
     # The instruction-count boot: its three runs, each with a believable count.
     if len(insns) != 3 or {r["config"] for r in insns} != {"null-co"}:
         return False, "instruction-count rows: %r" % [(r["config"], r["spec"]) for r in insns]
@@ -82,6 +83,7 @@ def check_runner(ctx):
     summary = open(os.path.join(out, "summary.md")).read()
     for needle in ("## Split vs packed ring", "| writeback/threads | packed | 1 | packed q1 |",
                    "### Durable", "| append (fsync each) | writeback/threads |",
+                   "### fsync'd 4 KiB writes against raw write + FLUSH", "| writeback/threads | ",
                    "## Guest instructions per I/O", "| Quill, null-co | "):
         if needle not in summary:
             return False, "summary.md lacks %r" % needle

@@ -121,6 +121,41 @@ struct vblk {
 	struct virtio_blk_config cfg;
 };
 
+/*
+ * The fields of struct virtio_blk_config (5.2.4), each read with its own
+ * width; the unused bytes after writeback and write_zeroes_may_unmap are
+ * never read.
+ */
+#define VBLK_CFG(f) {offsetof(struct virtio_blk_config, f), sizeof(((struct virtio_blk_config *)0)->f)}
+static const struct virtio_config_field vblk_config_fields[] = {
+	VBLK_CFG(capacity),
+	VBLK_CFG(size_max),
+	VBLK_CFG(seg_max),
+	VBLK_CFG(geometry.cylinders),
+	VBLK_CFG(geometry.heads),
+	VBLK_CFG(geometry.sectors),
+	VBLK_CFG(blk_size),
+	VBLK_CFG(topology.physical_block_exp),
+	VBLK_CFG(topology.alignment_offset),
+	VBLK_CFG(topology.min_io_size),
+	VBLK_CFG(topology.opt_io_size),
+	VBLK_CFG(writeback),
+	VBLK_CFG(num_queues),
+	VBLK_CFG(max_discard_sectors),
+	VBLK_CFG(max_discard_seg),
+	VBLK_CFG(discard_sector_alignment),
+	VBLK_CFG(max_write_zeroes_sectors),
+	VBLK_CFG(max_write_zeroes_seg),
+	VBLK_CFG(write_zeroes_may_unmap),
+};
+
+/* Fields of the configuration inside [off, off + len) into buf: 0 or -EIO. */
+static int vblk_config_read(struct vblk *vb, unsigned off, void *buf, unsigned len)
+{
+	return virtio_config_snapshot(vb->vd, vblk_config_fields, ARRAY_SIZE(vblk_config_fields), off, buf,
+				      len);
+}
+
 static struct vblk *vblk(const struct blk_dev *bd)
 {
 	return bd->priv;
@@ -650,8 +685,7 @@ static bool vblk_any_pending(const struct vblk *vb)
 static int vblk_read_capacity(struct vblk *vb, uint64_t *cap)
 {
 	uint64_t c;
-	int err = virtio_config_snapshot(vb->vd, offsetof(struct virtio_blk_config, capacity), &c,
-					 sizeof(c));
+	int err = vblk_config_read(vb, offsetof(struct virtio_blk_config, capacity), &c, sizeof(c));
 	if (err)
 		return err;
 	/* Whole logical blocks only, and never so large that a byte offset overflows. */
@@ -936,7 +970,7 @@ int vblk_attach(struct virtio_dev *vd, const char *name, struct blk_dev **out)
 	err = virtio_negotiate(vd, name, vblk_wanted);
 	if (err)
 		goto out_free;
-	err = virtio_config_snapshot(vd, 0, &vb->cfg, MIN((uint32_t)sizeof(vb->cfg), vd->config_len));
+	err = vblk_config_read(vb, 0, &vb->cfg, sizeof(vb->cfg));
 	if (err) {
 		why = "configuration never stable (generation kept changing)";
 		goto out_fail;

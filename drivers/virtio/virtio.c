@@ -58,30 +58,39 @@ void virtio_driver_ok(struct virtio_dev *vd)
 					VIRTIO_STATUS_DRIVER_OK);
 }
 
-/* One pass over [off, off+len) with the widest aligned accesses. */
-static void virtio_config_read_all(struct virtio_dev *vd, unsigned off, uint8_t *out, unsigned len)
+/*
+ * One pass over the fields lying wholly inside [off, off + len), each read
+ * with its own width (4.1.3.1: an 8-bit field with an 8-bit access, 16 with
+ * 16, 32 with 32; a 64-bit field as two 32-bit accesses, low half first).
+ * Bytes no field covers (reserved, or past the device's configuration) are 0.
+ */
+static void virtio_config_read_fields(struct virtio_dev *vd, const struct virtio_config_field *fields,
+				      unsigned nfields, unsigned off, uint8_t *out, unsigned len)
 {
-	for (unsigned i = 0; i < len;) {
-		unsigned a = off + i, w = 1;
-		if (!(a & 3) && len - i >= 4)
-			w = 4;
-		else if (!(a & 1) && len - i >= 2)
-			w = 2;
-		uint32_t v = vd->ops->config_read(vd, a, w);
-		for (unsigned k = 0; k < w; k++)
-			out[i + k] = (uint8_t)(v >> (8 * k));
-		i += w;
+	memset(out, 0, len);
+	for (unsigned i = 0; i < nfields; i++) {
+		unsigned at = fields[i].off, width = fields[i].width;
+		if (at < off || at - off > len || width > len - (at - off) || at + width > vd->config_len)
+			continue;
+		uint8_t *dst = out + (at - off);
+		for (unsigned part = 0; part < width; part += 4) {
+			unsigned w = width < 4 ? width : 4;
+			uint32_t v = vd->ops->config_read(vd, at + part, w);
+			for (unsigned k = 0; k < w; k++)
+				dst[part + k] = (uint8_t)(v >> (8 * k));
+		}
 	}
 }
 
 #define VIRTIO_SNAPSHOT_MAX 64 /* legacy: bytes compared across two passes */
 
-int virtio_config_snapshot(struct virtio_dev *vd, unsigned off, void *buf, unsigned len)
+int virtio_config_snapshot(struct virtio_dev *vd, const struct virtio_config_field *fields,
+			   unsigned nfields, unsigned off, void *buf, unsigned len)
 {
 	uint8_t *out = buf;
 	for (int tries = 0; tries < 64; tries++) {
 		uint8_t gen = vd->ops->config_generation(vd);
-		virtio_config_read_all(vd, off, out, len);
+		virtio_config_read_fields(vd, fields, nfields, off, out, len);
 		if (vd->legacy && len <= VIRTIO_SNAPSHOT_MAX) {
 			/*
 			 * No generation counter before 1.0: a field wider than one
@@ -89,7 +98,7 @@ int virtio_config_snapshot(struct virtio_dev *vd, unsigned off, void *buf, unsig
 			 * that agree are taken as a consistent snapshot.
 			 */
 			uint8_t again[VIRTIO_SNAPSHOT_MAX];
-			virtio_config_read_all(vd, off, again, len);
+			virtio_config_read_fields(vd, fields, nfields, off, again, len);
 			if (memcmp(again, out, len) == 0)
 				return 0;
 			continue;

@@ -42,7 +42,7 @@ struct virtio_ops {
 	uint64_t (*get_features)(struct virtio_dev *vd);
 	void (*set_features)(struct virtio_dev *vd, uint64_t features);
 	uint8_t (*config_generation)(struct virtio_dev *vd);
-	/* Device-specific configuration, one access of `width` (1, 2, 4) bytes at off. */
+	/* Device-specific configuration: one access of `width` (1, 2, 4) bytes at off, as asked. */
 	uint32_t (*config_read)(struct virtio_dev *vd, unsigned off, unsigned width);
 	/* Largest size of queue q (0: no such queue). */
 	uint16_t (*queue_max)(struct virtio_dev *vd, unsigned q);
@@ -93,10 +93,24 @@ void virtio_driver_ok(struct virtio_dev *vd);
 /* Set FAILED and say why (name: the driver's device name). */
 void virtio_fail(struct virtio_dev *vd, const char *name, const char *why);
 /*
- * Read len bytes of device configuration at off into buf, retrying until the
- * generation counter is the same before and after (2.5.1): 0 or -EIO.
+ * One field of a device's configuration layout (5.x, "Device configuration
+ * layout"): where it is and how wide (1, 2, 4 or 8 bytes). A device driver
+ * describes its structure with a table of these, so every field is read
+ * with its own width, as 4.1.3.1 requires of modern devices.
  */
-int virtio_config_snapshot(struct virtio_dev *vd, unsigned off, void *buf, unsigned len);
+struct virtio_config_field {
+	uint16_t off;
+	uint8_t width;
+};
+
+/*
+ * Read the fields lying wholly inside [off, off + len) of the device
+ * configuration into buf (buf[0] is offset off; bytes no field covers are
+ * 0), retrying until the generation counter is the same before and after
+ * (2.5.1; a legacy device: until two passes agree). 0 or -EIO.
+ */
+int virtio_config_snapshot(struct virtio_dev *vd, const struct virtio_config_field *fields,
+			   unsigned nfields, unsigned off, void *buf, unsigned len);
 /* Append the names of the feature bits set in f (for the boot line). */
 void virtio_feature_names(uint64_t f, const char *(*devname)(unsigned bit), char *buf,
 			  unsigned len);

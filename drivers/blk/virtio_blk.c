@@ -682,15 +682,18 @@ static bool vblk_any_pending(const struct vblk *vb)
 	return false;
 }
 
-static int vblk_read_capacity(struct vblk *vb, uint64_t *cap)
+#define VBLK_MAX_CAPACITY (1ull << 54) /* sectors: a byte offset stays below 2^63 */
+
+/* The capacity the device reports (*raw) and the one used: whole logical blocks, at most VBLK_MAX_CAPACITY. */
+static int vblk_read_capacity(struct vblk *vb, uint64_t *cap, uint64_t *raw)
 {
 	uint64_t c;
 	int err = vblk_config_read(vb, offsetof(struct virtio_blk_config, capacity), &c, sizeof(c));
 	if (err)
 		return err;
-	/* Whole logical blocks only, and never so large that a byte offset overflows. */
+	*raw = c;
 	c = ALIGN_DOWN(c, (uint64_t)(vb->bd.lbs >> BLK_SECTOR_SHIFT));
-	*cap = MIN(c, (uint64_t)1 << 54);
+	*cap = MIN(c, VBLK_MAX_CAPACITY);
 	return 0;
 }
 
@@ -703,8 +706,8 @@ static void vblk_config_irq(void *ctx)
 		vblk_break(vb, "device needs reset");
 		return;
 	}
-	uint64_t cap;
-	if (vblk_read_capacity(vb, &cap) == 0 && cap != vb->bd.capacity) {
+	uint64_t cap, raw;
+	if (vblk_read_capacity(vb, &cap, &raw) == 0 && cap != vb->bd.capacity) {
 		printf("%s: capacity changed from %llu to %llu sectors (%llu MiB)\n", vb->bd.name,
 		       (unsigned long long)vb->bd.capacity, (unsigned long long)cap,
 		       (unsigned long long)(cap >> 11));
@@ -873,25 +876,56 @@ static bool vblk_pow2(uint64_t x)
 	return x && !(x & (x - 1));
 }
 
-/* Limits from configuration, each checked; NULL or why the device is unusable. */
+/*
+ * A configuration value the driver does not take as it is (out of range, or
+ * one that would make no request possible): the device still works with
+ * what the driver uses instead, as Linux goes on with a clamped value. Said
+ * once, at attach.
+ */
+static void vblk_config_note(const struct vblk *vb, const char *field, uint64_t value, const char *instead)
+{
+	printf("%s: device configuration %s = %llu: %s\n", vb->bd.name, field, (unsigned long long)value,
+	       instead);
+}
+
+#define VBLK_MAX_LBS 65536       /* blk_size the driver takes as its logical block */
+#define VBLK_MAX_PBS (1u << 20)  /* physical block size believed (topology) */
+
+/*
+ * Limits from configuration. Every value is the device's (untrusted): out
+ * of range, it is clamped or ignored and said so (vblk_config_note). NULL,
+ * or why the device cannot take a single request.
+ */
 static const char *vblk_limits(struct vblk *vb, uint16_t qsize)
 {
 	struct virtio_blk_config *c = &vb->cfg;
 	struct virtio_dev *vd = vb->vd;
 	vb->bd.lbs = BLK_SECTOR_SIZE;
 	if (virtio_has(vd, VIRTIO_BLK_F_BLK_SIZE)) {
-		if (!vblk_pow2(c->blk_size) || c->blk_size < 512 || c->blk_size > 65536)
-			return "blk_size not a power of two in 512..65536";
-		vb->bd.lbs = c->blk_size;
+		/* 5.2.5: an optimal size; the protocol's unit stays 512 bytes, which every device takes. */
+		if (!vblk_pow2(c->blk_size) || c->blk_size < BLK_SECTOR_SIZE || c->blk_size > VBLK_MAX_LBS)
+			vblk_config_note(vb, "blk_size", c->blk_size,
+					 "not a power of two in 512..65536, ignored: 512-byte blocks");
+		else
+			vb->bd.lbs = c->blk_size;
 	}
 	vb->bd.pbs = vb->bd.lbs;
-	if (virtio_has(vd, VIRTIO_BLK_F_TOPOLOGY) && c->topology.physical_block_exp <= 8)
-		vb->bd.pbs = vb->bd.lbs << c->topology.physical_block_exp;
+	uint8_t exp = c->topology.physical_block_exp;
+	if (virtio_has(vd, VIRTIO_BLK_F_TOPOLOGY) && exp) {
+		if (exp > 20 || ((uint64_t)vb->bd.lbs << exp) > VBLK_MAX_PBS)
+			vblk_config_note(vb, "topology.physical_block_exp", exp,
+					 "a physical block over 1 MiB, ignored: physical = logical block");
+		else
+			vb->bd.pbs = vb->bd.lbs << exp;
+	}
 	vb->max_segs = VBLK_MAX_SEGS;
 	if (virtio_has(vd, VIRTIO_BLK_F_SEG_MAX)) {
-		if (c->seg_max == 0)
-			return "seg_max is 0";
-		vb->max_segs = MIN(vb->max_segs, c->seg_max);
+		uint32_t seg_max = c->seg_max;
+		if (seg_max == 0) {
+			vblk_config_note(vb, "seg_max", 0, "no data segment at all: one per request");
+			seg_max = 1;
+		}
+		vb->max_segs = MIN(vb->max_segs, seg_max);
 	}
 	/* A direct chain (header, data..., status) must fit in the ring. */
 	if (qsize < 3)
@@ -899,42 +933,62 @@ static const char *vblk_limits(struct vblk *vb, uint16_t qsize)
 	vb->max_segs = MIN(vb->max_segs, (uint32_t)qsize - 2);
 	vb->seg_bytes = VBLK_SEG_CAP;
 	if (virtio_has(vd, VIRTIO_BLK_F_SIZE_MAX)) {
-		if (c->size_max < BLK_SECTOR_SIZE)
-			return "size_max below 512 bytes";
-		vb->seg_bytes = MIN(vb->seg_bytes, ALIGN_DOWN(c->size_max, BLK_SECTOR_SIZE));
+		if (c->size_max < BLK_SECTOR_SIZE) {
+			/* Data comes in whole sectors: one sector is the smallest segment there is. */
+			vblk_config_note(vb, "size_max", c->size_max, "below one sector: 512-byte segments");
+			vb->seg_bytes = BLK_SECTOR_SIZE;
+		} else {
+			vb->seg_bytes = MIN(vb->seg_bytes, ALIGN_DOWN(c->size_max, BLK_SECTOR_SIZE));
+		}
 	}
 	uint64_t part = MIN((uint64_t)vb->seg_bytes * vb->max_segs, (uint64_t)VBLK_PART_CAP);
 	vb->max_part = (uint32_t)ALIGN_DOWN(part, (uint64_t)vb->bd.lbs);
 	if (vb->max_part < vb->bd.lbs)
 		return "seg_max * size_max smaller than one block";
 	vb->frag_check = vb->bd.lbs / BLK_SECTOR_SIZE > vb->max_segs;
+	/* 0 states no limit (Linux: UINT_MAX); below one block, the operation cannot be sent at all. */
 	vb->max_discard = vb->max_wz = VBLK_DWZ_CAP;
 	if (virtio_has(vd, VIRTIO_BLK_F_DISCARD) && c->max_discard_sectors)
 		vb->max_discard = MIN(vb->max_discard, c->max_discard_sectors);
 	if (virtio_has(vd, VIRTIO_BLK_F_WRITE_ZEROES) && c->max_write_zeroes_sectors)
 		vb->max_wz = MIN(vb->max_wz, c->max_write_zeroes_sectors);
-	if ((uint64_t)vb->max_discard << BLK_SECTOR_SHIFT < vb->bd.lbs ||
-	    (uint64_t)vb->max_wz << BLK_SECTOR_SHIFT < vb->bd.lbs)
-		return "discard/write-zeroes limit below one block";
+	if ((uint64_t)vb->max_discard << BLK_SECTOR_SHIFT < vb->bd.lbs) {
+		vblk_config_note(vb, "max_discard_sectors", vb->max_discard, "below one block: discard not used");
+		vb->max_discard = 0;
+	}
+	if ((uint64_t)vb->max_wz << BLK_SECTOR_SHIFT < vb->bd.lbs) {
+		vblk_config_note(vb, "max_write_zeroes_sectors", vb->max_wz,
+				 "below one block: write-zeroes not used");
+		vb->max_wz = 0;
+	}
+	if (virtio_has(vd, VIRTIO_BLK_F_CONFIG_WCE) && c->writeback > 1)
+		vblk_config_note(vb, "writeback", c->writeback, "neither 0 nor 1: taken as write-back");
 	return NULL;
 }
 
 /*
  * Request queues to set up: num_queues with VIRTIO_BLK_F_MQ (0 means 1),
- * at most VBLK_MAX_QUEUES and blk.queues, and only queues at least qsize long.
+ * at most VBLK_MAX_QUEUES and blk.queues, and only queues that exist and are
+ * at least qsize long.
  */
 static unsigned vblk_num_queues(struct vblk *vb, uint16_t qsize)
 {
 	struct virtio_dev *vd = vb->vd;
 	uint64_t n = 1, lim = VBLK_MAX_QUEUES;
-	if (virtio_has(vd, VIRTIO_BLK_F_MQ) && vb->cfg.num_queues > 1)
-		n = MIN((uint64_t)vb->cfg.num_queues, (uint64_t)VBLK_MAX_QUEUES);
+	if (virtio_has(vd, VIRTIO_BLK_F_MQ)) {
+		if (vb->cfg.num_queues == 0)
+			vblk_config_note(vb, "num_queues", 0, "no request queue: one");
+		n = MAX(MIN((uint64_t)vb->cfg.num_queues, (uint64_t)VBLK_MAX_QUEUES), 1);
+	}
 	const char *v = cmdline_get("blk.queues");
 	if (v && cmdline_parse_uint(v, &lim) == 0 && lim > 0)
 		n = MIN(n, lim);
 	unsigned i = 1;
 	while (i < n && vd->ops->queue_max(vd, i) >= qsize)
 		i++;
+	if (i < n)
+		printf("%s: device configuration num_queues = %u: the transport has %u queues as long as the first, using those\n",
+		       vb->bd.name, vb->cfg.num_queues, i);
 	return i;
 }
 
@@ -988,12 +1042,15 @@ int vblk_attach(struct virtio_dev *vd, const char *name, struct blk_dev **out)
 		err = -EINVAL;
 		goto out_fail;
 	}
-	uint64_t cap;
-	if (vblk_read_capacity(vb, &cap)) {
+	uint64_t cap, raw;
+	if (vblk_read_capacity(vb, &cap, &raw)) {
 		why = "capacity never stable";
 		err = -EIO;
 		goto out_fail;
 	}
+	if (cap != raw)
+		vblk_config_note(vb, "capacity", raw, cap < VBLK_MAX_CAPACITY ? "not whole blocks: rounded down"
+									    : "beyond 2^54 sectors: 2^54");
 	vb->bd.capacity = cap;
 
 	uint16_t ind_max = 0;
@@ -1065,9 +1122,9 @@ int vblk_attach(struct virtio_dev *vd, const char *name, struct blk_dev **out)
 		vb->bd.flags |= BLK_F_RO;
 	if (virtio_has(vd, VIRTIO_BLK_F_FLUSH))
 		vb->bd.flags |= BLK_F_FLUSH;
-	if (virtio_has(vd, VIRTIO_BLK_F_DISCARD))
+	if (virtio_has(vd, VIRTIO_BLK_F_DISCARD) && vb->max_discard)
 		vb->bd.flags |= BLK_F_DISCARD;
-	if (virtio_has(vd, VIRTIO_BLK_F_WRITE_ZEROES))
+	if (virtio_has(vd, VIRTIO_BLK_F_WRITE_ZEROES) && vb->max_wz)
 		vb->bd.flags |= BLK_F_WRITE_ZEROES;
 	vb->bd.max_req_bytes = vb->max_part;
 	/* Header, data and status: one slot as an indirect table, else three descriptors. */

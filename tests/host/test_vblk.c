@@ -11,6 +11,7 @@
  * Prints TEST <name> PASS|FAIL <reason>; exits 0 only if all passed.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,8 +24,44 @@
 #include "tests/host/simdev_packed.h"
 #include "tests/host/simdev_virtq.h"
 
+#define MAX(a, b) ((a) > (b) ? (a) : (b))
 
 /* ---- the kernel services the driver uses ---- */
+
+/* The console: what the driver printed since the last console_clear(), passed on to stdout. */
+static char t_console[32768];
+static size_t t_console_len;
+
+int printf(const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	size_t len = strlen(line);
+	if (len < sizeof(t_console) - t_console_len) {
+		memcpy(t_console + t_console_len, line, len + 1);
+		t_console_len += len;
+	}
+	fputs(line, stdout);
+	return n;
+}
+
+static void console_clear(void)
+{
+	t_console_len = 0;
+	t_console[0] = 0;
+}
+
+/* Lines of the console since console_clear() that contain needle. */
+static unsigned console_count(const char *needle)
+{
+	unsigned n = 0;
+	for (const char *p = t_console; (p = strstr(p, needle)); p += strlen(needle))
+		n++;
+	return n;
+}
 
 uint64_t simdev_tsc;
 bool simdev_irqs_masked;
@@ -364,7 +401,10 @@ static uint32_t fake_execute(unsigned i, uint8_t **statusp)
 {
 	struct simdev_buf b[300];
 	unsigned n = dev_bufs(i, b, 300);
-	uint32_t lbs = has(fk.accepted, VIRTIO_BLK_F_BLK_SIZE) ? fk.cfg.blk_size : 512;
+	/* A blk_size that is no block size at all: the device takes the protocol's 512-byte unit. */
+	uint32_t bs = fk.cfg.blk_size;
+	bool bs_ok = bs >= 512 && bs <= 65536 && !(bs & (bs - 1));
+	uint32_t lbs = has(fk.accepted, VIRTIO_BLK_F_BLK_SIZE) && bs_ok ? bs : 512;
 	if (n < 2 || b[0].writable || b[0].len != sizeof(struct virtio_blk_req_hdr) ||
 	    !b[n - 1].writable || b[n - 1].len != 1) {
 		fake_fail("chain is not header .. status", n);
@@ -381,7 +421,8 @@ static uint32_t fake_execute(unsigned i, uint8_t **statusp)
 		total += data[k].len;
 		if (data[k].len > fk.max_seg_len_seen)
 			fk.max_seg_len_seen = data[k].len;
-		if (has(fk.accepted, VIRTIO_BLK_F_SIZE_MAX) && data[k].len > fk.cfg.size_max)
+		/* A size_max below a sector is taken as one sector (the driver's smallest piece). */
+		if (has(fk.accepted, VIRTIO_BLK_F_SIZE_MAX) && data[k].len > MAX(fk.cfg.size_max, 512u))
 			fake_fail("segment larger than size_max", data[k].len);
 	}
 	fk.requests++;
@@ -392,7 +433,7 @@ static uint32_t fake_execute(unsigned i, uint8_t **statusp)
 		bool in = h->type == VIRTIO_BLK_T_IN;
 		if (nd > fk.max_segs_seen)
 			fk.max_segs_seen = nd;
-		if (has(fk.accepted, VIRTIO_BLK_F_SEG_MAX) && nd > fk.cfg.seg_max)
+		if (has(fk.accepted, VIRTIO_BLK_F_SEG_MAX) && nd > MAX(fk.cfg.seg_max, 1u))
 			fake_fail("more data segments than seg_max", nd);
 		if (nd == 0 || total % lbs || (h->sector * 512) % lbs)
 			fake_fail("data not a whole number of aligned blocks", h->sector);
@@ -546,6 +587,7 @@ struct fake_opts {
 	uint32_t seg_max, size_max, blk_size;
 	uint64_t disk_bytes;
 	bool legacy; /* the transport says legacy: 32 bits, no FEATURES_OK, 4096-aligned used ring */
+	void (*config)(struct virtio_blk_config *c); /* last word on the configuration, before attach */
 };
 
 /* A fresh fake device; attach the driver to it. */
@@ -575,6 +617,9 @@ static int setup(struct fake_opts o, struct blk_dev **bd)
 	fk.cfg.max_discard_seg = 1;
 	fk.cfg.max_write_zeroes_sectors = 24;
 	fk.cfg.max_write_zeroes_seg = 1;
+	if (o.config)
+		o.config(&fk.cfg);
+	console_clear();
 	return vblk_attach(&fk.vd, "vda", bd);
 }
 
@@ -627,10 +672,11 @@ static int t_attach_failures(void)
 	fk.offered = ALL_FEATURES;
 	HT_CHECK(vblk_attach(&fk.vd, "vda", &bd) == -EIO && (fk.status & VIRTIO_STATUS_FAILED),
 	      "FEATURES_OK refusal not caught");
-	HT_CHECK(setup((struct fake_opts){.blk_size = 3000}, &bd) == -EINVAL &&
-		      (fk.status & VIRTIO_STATUS_FAILED), "blk_size 3000 accepted");
 	HT_CHECK(setup((struct fake_opts){.qmax = 2}, &bd) == -EINVAL, "queue of 2 accepted");
-	HT_CHECK(setup((struct fake_opts){.size_max = 100}, &bd) == -EINVAL, "size_max 100 accepted");
+	/* 4 KiB blocks cannot be sent in requests of at most 4 sectors (seg_max 4, size_max 100). */
+	HT_CHECK(setup((struct fake_opts){.blk_size = 4096, .seg_max = 4, .size_max = 100}, &bd) == -EINVAL &&
+			 (fk.status & VIRTIO_STATUS_FAILED),
+		 "4 KiB blocks in requests of 2 KiB accepted");
 	free(fk.disk);
 	memset(&fk, 0, sizeof(fk));
 	fk.unstable_config = true;
@@ -1141,6 +1187,80 @@ static int t_config_widths(void)
 	return 0;
 }
 
+/* What qemu-storage-daemon's vhost-user-blk export reports (size_max 0), and worse. */
+static void cfg_out_of_range(struct virtio_blk_config *c)
+{
+	c->size_max = 0;
+	c->seg_max = 0;
+	c->blk_size = 3000;
+	c->topology.physical_block_exp = 40;
+	c->writeback = 7;
+	c->num_queues = 0;
+}
+
+static void cfg_tiny_discard(struct virtio_blk_config *c)
+{
+	c->max_discard_sectors = 1;
+	c->max_write_zeroes_sectors = 7;
+	c->capacity = 8193; /* not whole 4 KiB blocks */
+}
+
+static void cfg_huge_capacity(struct virtio_blk_config *c)
+{
+	c->capacity = ~0ull;
+}
+
+/*
+ * Configuration values outside what the driver takes (point 1): each is
+ * clamped or ignored, said once on the console, and the device works with
+ * what the driver uses instead; the device sees requests within its stated
+ * limits as clamped (a sector per segment, one segment per request).
+ */
+static int t_config_out_of_range(void)
+{
+	struct blk_dev *bd;
+	HT_CHECK(setup((struct fake_opts){.features = ALL_FEATURES | F(VIRTIO_BLK_F_MQ), .config = cfg_out_of_range},
+		       &bd) == 0,
+		 "attach refused: %s", t_console);
+	static const char *const said[] = {"size_max = 0:", "seg_max = 0:", "blk_size = 3000:",
+					   "physical_block_exp = 40:", "writeback = 7:", "num_queues = 0:"};
+	for (size_t i = 0; i < sizeof(said) / sizeof(said[0]); i++)
+		HT_CHECK(console_count(said[i]) == 1, "'%s' said %u times", said[i], console_count(said[i]));
+	HT_CHECK(bd->lbs == 512 && bd->pbs == 512 && bd->max_req_bytes == 512 && vblk_queue_count(bd) == 1,
+		 "lbs %u pbs %u max request %u, %u queues", bd->lbs, bd->pbs, bd->max_req_bytes,
+		 vblk_queue_count(bd));
+	uint8_t *w = buffer(65536), *r = buffer(65536);
+	pattern(w, 65536, 9);
+	HT_CHECK(blk_write(bd, 16, w, 65536) == 0 && blk_read(bd, 16, r, 65536) == 0 && blk_flush(bd) == 0,
+		 "I/O");
+	HT_CHECK(!memcmp(r, w, 65536) && !fk.err[0], "read back differs (%s)", fk.err);
+	HT_CHECK(fk.max_seg_len_seen == 512 && fk.max_segs_seen == 1 && fk.requests >= 256,
+		 "segments of up to %u bytes, %u per request, %u requests", fk.max_seg_len_seen,
+		 fk.max_segs_seen, fk.requests);
+	fk.cfn(fk.ctx); /* a configuration change reads capacity (and the cache mode), not the limits */
+	for (size_t i = 0; i < sizeof(said) / sizeof(said[0]); i++)
+		HT_CHECK(console_count(said[i]) == 1, "'%s' said again", said[i]);
+
+	/* Discard and write-zeroes limits below one block: not used; capacity rounded to whole blocks. */
+	HT_CHECK(setup((struct fake_opts){.blk_size = 4096, .config = cfg_tiny_discard}, &bd) == 0, "attach");
+	HT_CHECK(console_count("max_discard_sectors = 1:") == 1 && console_count("max_write_zeroes_sectors = 7:") == 1 &&
+			 console_count("capacity = 8193:") == 1,
+		 "console: %s", t_console);
+	HT_CHECK(!(bd->flags & (BLK_F_DISCARD | BLK_F_WRITE_ZEROES)) && bd->capacity == 8192,
+		 "flags %#x capacity %llu", bd->flags, (unsigned long long)bd->capacity);
+	struct blk_req q;
+	blk_req_init(&q, BLK_OP_DISCARD, 0, NULL, 4096, NULL, NULL);
+	HT_CHECK(blk_sync(bd, &q) == -EOPNOTSUPP && fk.discards == 0, "discard reached the device");
+	HT_CHECK(blk_write(bd, 8, w, 8192) == 0 && !fk.err[0], "write: %s", fk.err);
+
+	HT_CHECK(setup((struct fake_opts){.config = cfg_huge_capacity}, &bd) == 0, "attach");
+	HT_CHECK(bd->capacity == 1ull << 54 && console_count("capacity = 18446744073709551615:") == 1,
+		 "capacity %llu; console: %s", (unsigned long long)bd->capacity, t_console);
+	free(w);
+	free(r);
+	return 0;
+}
+
 /* ---- scatter-gather ---- */
 
 /*
@@ -1594,6 +1714,7 @@ static const struct {
 	{"vblk_discard_write_zeroes", t_discard_zeroes},
 	{"vblk_config_change", t_config_change},
 	{"vblk_config_widths", t_config_widths},
+	{"vblk_config_out_of_range", t_config_out_of_range},
 	{"vblk_packed_split_indirect", t_split_indirect_packed},
 	{"vblk_packed_split_direct", t_split_direct_packed},
 	{"vblk_packed_software_queue", t_queue_packed},

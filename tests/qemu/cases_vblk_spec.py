@@ -1,0 +1,84 @@
+"""QEMU cases for devices that follow the virtio specification but not the
+defaults of QEMU's own virtio-blk-pci (drivers/STATUS.md, "every conforming
+device"): each case fails on a driver without the matching fix.
+
+  size_max 0    qemu-storage-daemon's vhost-user-blk export offers
+                VIRTIO_BLK_F_SIZE_MAX with size_max 0; the driver takes one
+                sector per segment, says so once and runs test=blk
+"""
+import importlib.util
+import os
+import re
+import subprocess
+import threading
+import time
+
+_spec = importlib.util.spec_from_file_location(
+    "cases_blk_base", os.path.join(os.path.dirname(os.path.abspath(__file__)), "cases_blk.py"))
+base = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(base)
+
+MEM = "512M"
+
+
+def storage_daemon(path):
+    """prepare hook: serve the image at `path` as a vhost-user-blk export on {tmp}/vu.sock.
+
+    qemu-storage-daemon runs until the case's folder is gone (tests/run removes
+    it once the case is over, passed or not): the thread that ends it is not a
+    daemon thread, so the runner waits for it before exiting; `timeout` ends
+    the daemon should the runner itself be killed first.
+    """
+    tmp = os.path.dirname(path)
+    sock = os.path.join(tmp, "vu.sock")
+    qsd = subprocess.Popen(
+        ["timeout", "600", "qemu-storage-daemon",
+         "--blockdev", "driver=file,node-name=file0,filename=" + path,
+         "--blockdev", "driver=raw,node-name=d0,file=file0",
+         "--export", "type=vhost-user-blk,id=exp0,node-name=d0,writable=on,"
+                     "addr.type=unix,addr.path=" + sock],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 30
+    while not os.path.exists(sock) and qsd.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+
+    def reap():
+        while os.path.isdir(tmp) and qsd.poll() is None:
+            time.sleep(0.5)
+        if qsd.poll() is None:
+            qsd.terminate()
+        qsd.wait()
+
+    threading.Thread(target=reap).start()
+
+
+def vhost_user_blk(opts=""):
+    """QEMU arguments for a vhost-user-blk-pci device on {tmp}/vu.sock (guest RAM must be shared)."""
+    return ["-m", MEM,
+            "-object", "memory-backend-memfd,id=mem,size=%s,share=on" % MEM,
+            "-machine", "memory-backend=mem",
+            "-chardev", "socket,id=vu0,path={tmp}/vu.sock",
+            "-device", "vhost-user-blk-pci,chardev=vu0" + ("," + opts if opts else "")]
+
+
+def said_once(rx, then=base.pattern_check):
+    """check: the console line matching rx appears exactly once, then `then`."""
+    def check(ctx):
+        n = len(re.findall(rx, ctx.output, re.M))
+        if n != 1:
+            return False, "/%s/ appears %d times, not once" % (rx, n)
+        return then(ctx)
+    return check
+
+
+SIZE_MAX_NOTE = r"^vda: device configuration size_max = 0: below one sector: 512-byte segments$"
+
+CASES = [
+    # Point 1: size_max 0 from a vhost-user-blk back-end; Linux clamps it (to 4 KiB) and goes on.
+    base.blk("blk-vhost-user-size-max-0", raw_disks=True,
+             disks=[dict(size="64M", prepare=storage_daemon)],
+             qemu=vhost_user_blk(),
+             expect=[SIZE_MAX_NOTE, r"^vda: .*, max request 16 KiB, .*features SIZE_MAX ",
+                     r"^blk: vda id 'vhost_user_blk'$"],
+             check=said_once(SIZE_MAX_NOTE)),
+]

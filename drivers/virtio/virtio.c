@@ -38,6 +38,15 @@ int virtio_negotiate(struct virtio_dev *vd, const char *name, uint64_t wanted)
 	}
 	if (!cmdline_flag("virtio.packed", true))
 		wanted &= ~(1ull << VIRTIO_F_RING_PACKED);
+	/*
+	 * 6.1 recommends accepting both; a device may refuse FEATURES_OK
+	 * without them (QEMU's iommu_platform=on does). ACCESS_PLATFORM: the
+	 * device reaches memory through bus addresses, which are physical
+	 * ones here: Quill programs no IOMMU, so one left disabled by firmware
+	 * passes them through. ORDER_PLATFORM: the ring barriers must be those
+	 * for hardware devices, which arch/x86_64/barrier.h's are.
+	 */
+	wanted |= (1ull << VIRTIO_F_ACCESS_PLATFORM) | (1ull << VIRTIO_F_ORDER_PLATFORM);
 	vd->features = offered & (wanted | (1ull << VIRTIO_F_VERSION_1));
 	/* In-order completion is implemented for packed rings only (virtq_packed.c). */
 	if (!virtio_has(vd, VIRTIO_F_RING_PACKED))
@@ -118,6 +127,7 @@ static const char *virtio_common_feature(unsigned bit)
 	case VIRTIO_F_ACCESS_PLATFORM: return "ACCESS_PLATFORM";
 	case VIRTIO_F_RING_PACKED: return "RING_PACKED";
 	case VIRTIO_F_IN_ORDER: return "IN_ORDER";
+	case VIRTIO_F_ORDER_PLATFORM: return "ORDER_PLATFORM";
 	default: return NULL;
 	}
 }

@@ -84,7 +84,8 @@ static inline bool virtio_has(const struct virtio_dev *vd, unsigned bit)
 /*
  * Reset, ACKNOWLEDGE, DRIVER, read features, write (offered & wanted),
  * FEATURES_OK and check it stuck (3.1.1 steps 1-6). VERSION_1 is required,
- * except on a legacy device (3.1.2: 32 bits, no FEATURES_OK step).
+ * except on a legacy device (3.1.2: 32 bits, no FEATURES_OK step);
+ * ACCESS_PLATFORM and ORDER_PLATFORM are accepted whenever offered.
  * 0, or a negative error after virtio_fail() with the reason.
  */
 int virtio_negotiate(struct virtio_dev *vd, const char *name, uint64_t wanted);

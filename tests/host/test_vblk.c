@@ -157,6 +157,7 @@ struct fake {
 	struct virtio_dev vd;
 	uint8_t status;
 	uint64_t offered, accepted;
+	uint64_t required;       /* FEATURES_OK fails unless the driver accepts these (QEMU: iommu_platform=on) */
 	bool refuse_features, unstable_config;
 	uint8_t gen;
 	struct virtio_blk_config cfg;
@@ -272,7 +273,7 @@ static int f_set_status(struct virtio_dev *vd, uint8_t st)
 		return 0;
 	}
 	if ((st & VIRTIO_STATUS_FEATURES_OK) && !(f->status & VIRTIO_STATUS_FEATURES_OK) &&
-	    (f->refuse_features || (f->accepted & ~f->offered)))
+	    (f->refuse_features || (f->accepted & ~f->offered) || (f->required & ~f->accepted)))
 		st &= (uint8_t)~VIRTIO_STATUS_FEATURES_OK;
 	f->status = st | (f->status & VIRTIO_STATUS_DEVICE_NEEDS_RESET);
 	return 0;
@@ -587,7 +588,7 @@ struct fake_opts {
 	uint32_t seg_max, size_max, blk_size;
 	uint64_t disk_bytes;
 	bool legacy; /* the transport says legacy: 32 bits, no FEATURES_OK, 4096-aligned used ring */
-	void (*config)(struct virtio_blk_config *c); /* last word on the configuration, before attach */
+	void (*prepare)(struct fake *f); /* the test's last word on the fresh device, before attach */
 };
 
 /* A fresh fake device; attach the driver to it. */
@@ -617,8 +618,8 @@ static int setup(struct fake_opts o, struct blk_dev **bd)
 	fk.cfg.max_discard_seg = 1;
 	fk.cfg.max_write_zeroes_sectors = 24;
 	fk.cfg.max_write_zeroes_seg = 1;
-	if (o.config)
-		o.config(&fk.cfg);
+	if (o.prepare)
+		o.prepare(&fk);
 	console_clear();
 	return vblk_attach(&fk.vd, "vda", bd);
 }
@@ -652,11 +653,50 @@ static int t_attach(void)
 	char line[512];
 	vblk_describe(bd, line, sizeof(line));
 	HT_CHECK(strstr(line, "queue 64 (indirect), msix") && strstr(line, "EVENT_IDX"), "line: %.200s", line);
-	/* Features the device offers but we do not know are left alone. */
-	HT_CHECK(setup((struct fake_opts){.features = ALL_FEATURES | F(VIRTIO_BLK_F_GEOMETRY) |
-						   F(VIRTIO_F_ACCESS_PLATFORM)}, &bd) == 0, "attach");
+	/* Features the device offers but we do not use are left alone. */
+	HT_CHECK(setup((struct fake_opts){.features = ALL_FEATURES | F(VIRTIO_BLK_F_GEOMETRY) | F(38)}, &bd) == 0,
+		 "attach");
 	HT_CHECK(fk.accepted == ALL_FEATURES, "accepted unknown features %#llx",
 	      (unsigned long long)fk.accepted);
+	return 0;
+}
+
+/*
+ * A device that needs VIRTIO_F_ACCESS_PLATFORM and VIRTIO_F_ORDER_PLATFORM
+ * accepted (point 3; it may fail FEATURES_OK without them, 6.2, as QEMU's
+ * iommu_platform=on does): both accepted, named on the boot line, I/O works.
+ * On a legacy device, whose features end at bit 31, neither exists.
+ */
+static void platform_required(struct fake *f)
+{
+	f->required = F(VIRTIO_F_ACCESS_PLATFORM) | F(VIRTIO_F_ORDER_PLATFORM);
+}
+
+static int t_platform_features(void)
+{
+	struct blk_dev *bd;
+	int err = setup((struct fake_opts){.features = ALL_FEATURES | F(VIRTIO_F_ACCESS_PLATFORM) |
+							 F(VIRTIO_F_ORDER_PLATFORM),
+					   .prepare = platform_required},
+			&bd);
+	HT_CHECK(err == 0, "attach: %d (%s)", err, t_console);
+	HT_CHECK(fk.accepted == (ALL_FEATURES | F(VIRTIO_F_ACCESS_PLATFORM) | F(VIRTIO_F_ORDER_PLATFORM)),
+		 "accepted %#llx", (unsigned long long)fk.accepted);
+	char line[512];
+	vblk_describe(bd, line, sizeof(line));
+	HT_CHECK(strstr(line, "ACCESS_PLATFORM ORDER_PLATFORM"), "line: %.300s", line);
+	uint8_t *w = buffer(65536), *r = buffer(65536);
+	pattern(w, 65536, 11);
+	HT_CHECK(blk_write(bd, 0, w, 65536) == 0 && blk_read(bd, 0, r, 65536) == 0 && !memcmp(r, w, 65536),
+		 "I/O (%s)", fk.err);
+	HT_CHECK(setup((struct fake_opts){.features = (ALL_FEATURES & ~F(VIRTIO_F_VERSION_1)) |
+							F(VIRTIO_F_ACCESS_PLATFORM) | F(VIRTIO_F_ORDER_PLATFORM),
+					  .legacy = true},
+		       &bd) == 0 &&
+			 fk.accepted == (ALL_FEATURES & ~F(VIRTIO_F_VERSION_1)),
+		 "legacy: accepted %#llx", (unsigned long long)fk.accepted);
+	free(w);
+	free(r);
 	return 0;
 }
 
@@ -1188,8 +1228,9 @@ static int t_config_widths(void)
 }
 
 /* What qemu-storage-daemon's vhost-user-blk export reports (size_max 0), and worse. */
-static void cfg_out_of_range(struct virtio_blk_config *c)
+static void cfg_out_of_range(struct fake *f)
 {
+	struct virtio_blk_config *c = &f->cfg;
 	c->size_max = 0;
 	c->seg_max = 0;
 	c->blk_size = 3000;
@@ -1198,16 +1239,17 @@ static void cfg_out_of_range(struct virtio_blk_config *c)
 	c->num_queues = 0;
 }
 
-static void cfg_tiny_discard(struct virtio_blk_config *c)
+static void cfg_tiny_discard(struct fake *f)
 {
+	struct virtio_blk_config *c = &f->cfg;
 	c->max_discard_sectors = 1;
 	c->max_write_zeroes_sectors = 7;
 	c->capacity = 8193; /* not whole 4 KiB blocks */
 }
 
-static void cfg_huge_capacity(struct virtio_blk_config *c)
+static void cfg_huge_capacity(struct fake *f)
 {
-	c->capacity = ~0ull;
+	f->cfg.capacity = ~0ull;
 }
 
 /*
@@ -1219,7 +1261,7 @@ static void cfg_huge_capacity(struct virtio_blk_config *c)
 static int t_config_out_of_range(void)
 {
 	struct blk_dev *bd;
-	HT_CHECK(setup((struct fake_opts){.features = ALL_FEATURES | F(VIRTIO_BLK_F_MQ), .config = cfg_out_of_range},
+	HT_CHECK(setup((struct fake_opts){.features = ALL_FEATURES | F(VIRTIO_BLK_F_MQ), .prepare = cfg_out_of_range},
 		       &bd) == 0,
 		 "attach refused: %s", t_console);
 	static const char *const said[] = {"size_max = 0:", "seg_max = 0:", "blk_size = 3000:",
@@ -1242,7 +1284,7 @@ static int t_config_out_of_range(void)
 		HT_CHECK(console_count(said[i]) == 1, "'%s' said again", said[i]);
 
 	/* Discard and write-zeroes limits below one block: not used; capacity rounded to whole blocks. */
-	HT_CHECK(setup((struct fake_opts){.blk_size = 4096, .config = cfg_tiny_discard}, &bd) == 0, "attach");
+	HT_CHECK(setup((struct fake_opts){.blk_size = 4096, .prepare = cfg_tiny_discard}, &bd) == 0, "attach");
 	HT_CHECK(console_count("max_discard_sectors = 1:") == 1 && console_count("max_write_zeroes_sectors = 7:") == 1 &&
 			 console_count("capacity = 8193:") == 1,
 		 "console: %s", t_console);
@@ -1253,7 +1295,7 @@ static int t_config_out_of_range(void)
 	HT_CHECK(blk_sync(bd, &q) == -EOPNOTSUPP && fk.discards == 0, "discard reached the device");
 	HT_CHECK(blk_write(bd, 8, w, 8192) == 0 && !fk.err[0], "write: %s", fk.err);
 
-	HT_CHECK(setup((struct fake_opts){.config = cfg_huge_capacity}, &bd) == 0, "attach");
+	HT_CHECK(setup((struct fake_opts){.prepare = cfg_huge_capacity}, &bd) == 0, "attach");
 	HT_CHECK(bd->capacity == 1ull << 54 && console_count("capacity = 18446744073709551615:") == 1,
 		 "capacity %llu; console: %s", (unsigned long long)bd->capacity, t_console);
 	free(w);
@@ -1695,6 +1737,7 @@ static const struct {
 	{"blk_check", t_blk_check},
 	{"vblk_attach", t_attach},
 	{"vblk_attach_failures", t_attach_failures},
+	{"vblk_platform_features", t_platform_features},
 	{"vblk_split_indirect", t_split_indirect},
 	{"vblk_split_direct", t_split_direct},
 	{"vblk_software_queue", t_queue},

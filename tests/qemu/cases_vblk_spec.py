@@ -5,6 +5,10 @@ device"): each case fails on a driver without the matching fix.
   size_max 0    qemu-storage-daemon's vhost-user-blk export offers
                 VIRTIO_BLK_F_SIZE_MAX with size_max 0; the driver takes one
                 sector per segment, says so once and runs test=blk
+  iommu         iommu_platform=on (no vIOMMU: QEMU 7.2 offers
+                VIRTIO_F_ACCESS_PLATFORM on a modern-only device and fails
+                FEATURES_OK unless the driver accepts it); QEMU 7.2 has no
+                property for VIRTIO_F_ORDER_PLATFORM, test_vblk covers it
 """
 import importlib.util
 import os
@@ -81,4 +85,11 @@ CASES = [
              expect=[SIZE_MAX_NOTE, r"^vda: .*, max request 16 KiB, .*features SIZE_MAX ",
                      r"^blk: vda id 'vhost_user_blk'$"],
              check=said_once(SIZE_MAX_NOTE)),
+    # Point 3: ACCESS_PLATFORM accepted (bus addresses are physical ones without an IOMMU).
+    base.blk("blk-iommu-platform", raw_disks=True,
+             qemu=base.device("iommu_platform=on,disable-legacy=on"),
+             expect=[r"^vda: .*features .*\bACCESS_PLATFORM\b"]),
+    base.blk("blk-iommu-platform-packed", raw_disks=True,
+             qemu=base.device("iommu_platform=on,disable-legacy=on,packed=on"),
+             expect=[r"^vda: .*features .*\bACCESS_PLATFORM RING_PACKED\b"]),
 ]

@@ -152,6 +152,8 @@ void udelay(uint64_t us)
 /* ---- the fake transport and the simulated device ---- */
 
 enum fake_mode { FAKE_OK, FAKE_HOLD, FAKE_BAD_STATUS, FAKE_BAD_ID, FAKE_STARVE };
+/* What the device puts in a used length: the bytes it wrote, the whole chain's length, or junk. */
+enum fake_used_len { USED_LEN_WRITTEN, USED_LEN_CHAIN, USED_LEN_HUGE };
 
 struct fake {
 	struct virtio_dev vd;
@@ -169,6 +171,8 @@ struct fake {
 	uint8_t *disk;
 	uint64_t disk_bytes;
 	enum fake_mode mode;
+	enum fake_used_len used_len;
+	bool used_no_write;       /* packed: used descriptors without VIRTQ_DESC_F_WRITE */
 	uint64_t ioerr_sector;   /* IN/OUT touching it fail with IOERR (UINT64_MAX: none) */
 	bool unsupp_get_id;
 	unsigned notifies, interrupts, requests, flushes, discards, wzs;
@@ -230,10 +234,25 @@ static unsigned dev_bufs(unsigned i, struct simdev_buf *out, unsigned max)
 
 static void dev_complete_raw(unsigned i, uint32_t len)
 {
-	if (dev_packed())
-		psim_complete_raw(&psd, i, len);
-	else
+	if (!dev_packed()) {
 		simdev_complete_raw(&sd, i, len);
+		return;
+	}
+	uint16_t pos = psd.used_pos;
+	psim_complete_raw(&psd, i, len);
+	if (fk.used_no_write) /* as QEMU 7.2 writes used descriptors: never WRITE, whatever len says */
+		psd.desc[pos].flags &= (uint16_t)~VIRTQ_DESC_F_WRITE;
+}
+
+/* Bytes of every buffer of held chain i, readable and writable: what old devices put in used len. */
+static uint32_t dev_chain_bytes(unsigned i)
+{
+	struct simdev_buf b[300];
+	unsigned n = dev_bufs(i, b, 300);
+	uint32_t total = 0;
+	for (unsigned k = 0; k < n; k++)
+		total += b[k].len;
+	return total;
 }
 
 static void dev_push_bad_id(void)
@@ -529,6 +548,10 @@ static void fake_run(void)
 		uint32_t len = fake_execute(i, &status);
 		if (fk.mode == FAKE_BAD_STATUS && status)
 			*status = 7;
+		if (fk.used_len == USED_LEN_CHAIN)
+			len = dev_chain_bytes(i);
+		else if (fk.used_len == USED_LEN_HUGE)
+			len = 0xffffffffu;
 		dev_complete_raw(i, len);
 	}
 	if (dev_should_interrupt() && fk.vd.intr_mode == VIRTIO_INTR_MSIX) {
@@ -1303,6 +1326,80 @@ static int t_config_out_of_range(void)
 	return 0;
 }
 
+/* A write and a read of 64 KiB, each as 16 requests at once; 0, or why not. */
+static const char *used_len_io(struct blk_dev *bd)
+{
+	static char why[200];
+	static struct blk_req req[16];
+	uint8_t *w = buffer(65536), *r = buffer(65536);
+	pattern(w, 65536, 13);
+	q_done = 0;
+	for (unsigned k = 0; k < 16; k++)
+		blk_req_init(&req[k], BLK_OP_WRITE, 64 + k * 8, w + k * 4096, 4096, q_done_fn, NULL);
+	for (unsigned k = 0; k < 16; k++)
+		blk_submit(bd, &req[k]);
+	blk_kick(bd);
+	while (q_done < 16 && bd->ops->wait(bd) == 0)
+		;
+	int err = q_done < 16 ? -ENODEV : 0;
+	for (unsigned k = 0; k < 16 && !err; k++)
+		err = req[k].status;
+	if (!err)
+		err = blk_read(bd, 64, r, 65536);
+	snprintf(why, sizeof(why), "I/O: %d, broken %d, content %s", err, bd->broken,
+		 memcmp(r, w, 65536) ? "differs" : "same");
+	bool ok = !err && !bd->broken && !memcmp(r, w, 65536);
+	free(w);
+	free(r);
+	return ok ? NULL : why;
+}
+
+/*
+ * Used lengths (point 4). On the legacy interface old devices put the whole
+ * chain's length (or anything) there and drivers ignore it (2.7.8.1,
+ * 5.2.6.3): I/O goes on. In a packed used descriptor without WRITE the
+ * length is reserved (2.8.3, 2.8.4; QEMU 7.2 never sets WRITE): ignored.
+ * Where it means something (a modern split ring, packed with WRITE), a
+ * length beyond the writable bytes still breaks the device.
+ */
+static int t_used_len(void)
+{
+	static const struct {
+		bool legacy, packed, no_write;
+		enum fake_used_len len;
+		bool tolerated;
+		const char *what;
+	} cases[] = {
+		{true, false, false, USED_LEN_CHAIN, true, "legacy, whole chain's length"},
+		{true, false, false, USED_LEN_HUGE, true, "legacy, 0xffffffff"},
+		{false, true, true, USED_LEN_HUGE, true, "packed without WRITE, 0xffffffff"},
+		{false, false, false, USED_LEN_CHAIN, false, "modern split, whole chain's length"},
+		{false, true, false, USED_LEN_HUGE, false, "packed with WRITE, 0xffffffff"},
+	};
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		struct blk_dev *bd;
+		fake_packed = cases[c].packed;
+		struct fake_opts o = {0};
+		if (cases[c].legacy) {
+			o.features = ALL_FEATURES & ~F(VIRTIO_F_VERSION_1);
+			o.legacy = true;
+		}
+		int err = setup(o, &bd);
+		fake_packed = false;
+		HT_CHECK(err == 0, "%s: attach", cases[c].what);
+		HT_CHECK(fk.vq && fk.vq->packed == cases[c].packed, "%s: ring", cases[c].what);
+		fk.used_len = cases[c].len;
+		fk.used_no_write = cases[c].no_write;
+		const char *why = used_len_io(bd);
+		if (cases[c].tolerated)
+			HT_CHECK(!why && !fk.err[0], "%s: %s %s", cases[c].what, why ? why : "", fk.err);
+		else
+			HT_CHECK(why && bd->broken && console_count("used length beyond the chain's writable bytes"),
+				 "%s: not caught (%s)", cases[c].what, t_console);
+	}
+	return 0;
+}
+
 /* ---- scatter-gather ---- */
 
 /*
@@ -1758,6 +1855,7 @@ static const struct {
 	{"vblk_config_change", t_config_change},
 	{"vblk_config_widths", t_config_widths},
 	{"vblk_config_out_of_range", t_config_out_of_range},
+	{"vblk_used_len", t_used_len},
 	{"vblk_packed_split_indirect", t_split_indirect_packed},
 	{"vblk_packed_split_direct", t_split_direct_packed},
 	{"vblk_packed_software_queue", t_queue_packed},

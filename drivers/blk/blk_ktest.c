@@ -180,11 +180,12 @@ static int blkt_pattern_run(struct blk_dev *bd, uint32_t pass, bool write, char 
 		for (unsigned i = 0; i < BLKT_QD; i++)
 			any_done |= r->io[i].busy && r->io[i].done;
 		/*
-		 * wait() fails when nothing is outstanding: every callback has run,
-		 * perhaps from an interrupt after any_done was computed. Reap at the
-		 * top; only a busy io whose done() never came is a failure.
+		 * wait() fails when nothing is outstanding that could complete:
+		 * every callback has run, perhaps from an interrupt after any_done
+		 * was computed, or a dead device keeps the rest. Reap at the top;
+		 * only a busy io whose done() never came is a failure.
 		 */
-		if (!any_done && bd->ops->wait(bd) && !bd->inflight) {
+		if (!any_done && bd->ops->wait(bd) && (!bd->inflight || bd->broken)) {
 			for (unsigned i = 0; i < BLKT_QD; i++)
 				if (r->io[i].busy && !r->io[i].done)
 					blkt_fail(r, -ENODEV, "request at sector %llu: no completion (%lld)",

@@ -118,6 +118,7 @@ struct vblk {
 	bool rearm;     /* drains re-arm the completion interrupt (a waiter will sleep) */
 	bool armed;     /* the last drain re-armed every queue's completion interrupt */
 	bool draining;
+	bool dead;      /* broken, and its reset never completed: it keeps the requests on its rings */
 	struct virtio_blk_config cfg;
 };
 
@@ -195,32 +196,41 @@ static void vblk_part_done(struct vblk *vb, struct blk_req *req, int err)
 		vblk_finish(vb, req);
 }
 
+/*
+ * The device misbehaved or stopped: reset it so it lets go of our buffers,
+ * then fail what it held. A request is handed back only once the device is
+ * known to have stopped touching it: if the reset never completes
+ * (status never reads 0, 4.1.4.3.2), the device may still write into its
+ * buffers at any time, so the requests it holds are never completed and
+ * their memory (theirs and the rings') is never reused: vb->dead.
+ */
 static void vblk_break(struct vblk *vb, const char *why)
 {
 	if (vb->bd.broken)
 		return;
 	vb->bd.broken = true;
 	vb->vd->broken = true;
-	printf("%s: device broken: %s; failing %u outstanding requests\n", vb->bd.name, why,
-	       vb->bd.inflight);
 	for (unsigned i = 0; i < vb->nq; i++)
 		virtq_break(&vb->q[i].vq, why);
-	/* Reset so the device lets go of our buffers (best effort), then FAILED. */
-	vb->vd->ops->set_status(vb->vd, 0);
+	vb->dead = vb->vd->ops->set_status(vb->vd, 0) != 0;
 	vb->vd->ops->set_status(vb->vd, VIRTIO_STATUS_FAILED);
+	if (!vb->dead)
+		printf("%s: device broken: %s; failing %u outstanding requests\n", vb->bd.name, why,
+		       vb->bd.inflight);
 
 	struct blk_req *r = vb->q_head;
 	vb->q_head = vb->q_tail = NULL;
 	while (r) {
 		struct blk_req *next = r->next;
 		r->drv[VBLK_ISSUED] = r->len; /* nothing more goes out */
-		if (r->drv[VBLK_PARTS] == 0) { /* else it ends with its last part below */
+		/* None of it on a ring: the device holds none of its buffers. Else it ends with its last part. */
+		if (r->drv[VBLK_PARTS] == 0) {
 			r->status = -ENODEV;
 			vblk_finish(vb, r);
 		}
 		r = next;
 	}
-	for (unsigned i = 0; i < vb->nq; i++) {
+	for (unsigned i = 0; i < vb->nq && !vb->dead; i++) {
 		struct vblk_tok *t;
 		while ((t = virtq_detach(&vb->q[i].vq))) {
 			struct blk_req *req = t->req;
@@ -236,6 +246,10 @@ static void vblk_break(struct vblk *vb, const char *why)
 		vblk_finish(vb, r);
 		r = next;
 	}
+	if (vb->dead)
+		printf("%s: device broken: %s; its reset did not complete within 1 s: %u requests stay with it, "
+		       "never completed, their buffers never reused; new requests fail\n",
+		       vb->bd.name, why, vb->bd.inflight);
 }
 
 static void vblk_complete(struct vblk *vb, struct vblk_queue *q, struct vblk_tok *t)
@@ -803,7 +817,7 @@ static int vblk_wait(struct blk_dev *bd)
 			vb->wait_avg = vb->wait_avg - vb->wait_avg / 8 + took / 8;
 			return 0;
 		}
-		if (!bd->inflight)
+		if (!bd->inflight || vb->dead) /* nothing outstanding can complete */
 			return -ENODEV;
 		uint64_t now = rdtsc();
 		const char *dead = vblk_watchdog(vb, now);

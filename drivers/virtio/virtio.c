@@ -20,7 +20,8 @@ int virtio_negotiate(struct virtio_dev *vd, const char *name, uint64_t wanted)
 {
 	const struct virtio_ops *o = vd->ops;
 	if (o->set_status(vd, 0)) {
-		virtio_fail(vd, name, "reset did not complete");
+		/* It may still be using what firmware gave it: it gets nothing from us. */
+		virtio_fail(vd, name, "its reset did not complete within 1 s (status never read 0): not attached");
 		return -ETIMEDOUT;
 	}
 	o->set_status(vd, VIRTIO_STATUS_ACKNOWLEDGE);

@@ -37,7 +37,11 @@ enum virtio_intr_mode {
 
 struct virtio_ops {
 	uint8_t (*get_status)(struct virtio_dev *vd);
-	/* Writing 0 resets the device and waits (bounded) until it reads back 0: 0 or -ETIMEDOUT. */
+	/*
+	 * Writing 0 resets the device and waits (1 s at most) until it reads
+	 * back 0: 0, or -ETIMEDOUT when it never does (the device may still
+	 * be using its queues and everything they point to).
+	 */
 	int (*set_status)(struct virtio_dev *vd, uint8_t status);
 	uint64_t (*get_features)(struct virtio_dev *vd);
 	void (*set_features)(struct virtio_dev *vd, uint64_t features);

@@ -9,7 +9,7 @@
  *               each checked to lie inside its (memory) BAR and to be long
  *               enough for what we access (4.1.4); none -> legacy, if BAR 0
  *               is I/O and the device transitional
- *   status      reset waits for 0 to read back (4.1.4.3.2)
+ *   status      reset waits (bounded) for 0 to read back (4.1.4.3.2), legacy too
  *   queues      modern: select, size, three addresses, MSI-X vector (read
  *               back: the device answers VIRTIO_MSI_NO_VECTOR when it
  *               cannot), enable; notify address = notify base +
@@ -74,19 +74,26 @@ static uint8_t vpci_get_status(struct virtio_dev *vd)
 	return mmio_read8(vpci(vd)->common + VIRTIO_PCI_COMMON_STATUS);
 }
 
-static int vpci_set_status(struct virtio_dev *vd, uint8_t status)
+/*
+ * After writing 0: the reset is complete when the status reads back 0
+ * (4.1.4.3.2; a legacy device too, as Linux reads it back). A device that
+ * never gets there within VPCI_RESET_TIMEOUT_US may still be using its
+ * queues: -ETIMEDOUT.
+ */
+static int vpci_reset_wait(struct virtio_dev *vd)
 {
-	struct vpci_dev *vp = vpci(vd);
-	mmio_write8(vp->common + VIRTIO_PCI_COMMON_STATUS, status);
-	if (status)
-		return 0;
-	/* 4.1.4.3.2: reset is complete when device_status reads back 0. */
 	for (unsigned us = 0; us < VPCI_RESET_TIMEOUT_US; us += 10) {
-		if (mmio_read8(vp->common + VIRTIO_PCI_COMMON_STATUS) == 0)
+		if (vd->ops->get_status(vd) == 0)
 			return 0;
 		udelay(10);
 	}
 	return -ETIMEDOUT;
+}
+
+static int vpci_set_status(struct virtio_dev *vd, uint8_t status)
+{
+	mmio_write8(vpci(vd)->common + VIRTIO_PCI_COMMON_STATUS, status);
+	return status ? 0 : vpci_reset_wait(vd);
 }
 
 static uint64_t vpci_get_features(struct virtio_dev *vd)
@@ -176,9 +183,8 @@ static uint8_t vleg_get_status(struct virtio_dev *vd)
 
 static int vleg_set_status(struct virtio_dev *vd, uint8_t status)
 {
-	/* Writing 0 resets; a legacy device is reset when the write returns. */
 	outb(vpci(vd)->io + VIRTIO_PCI_LEGACY_STATUS, status);
-	return 0;
+	return status ? 0 : vpci_reset_wait(vd);
 }
 
 static uint64_t vleg_get_features(struct virtio_dev *vd)

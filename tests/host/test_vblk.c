@@ -161,6 +161,8 @@ struct fake {
 	uint64_t offered, accepted;
 	uint64_t required;       /* FEATURES_OK fails unless the driver accepts these (QEMU: iommu_platform=on) */
 	bool refuse_features, unstable_config;
+	bool reset_stuck;         /* a reset never completes: status never reads 0, the rings stay live */
+	unsigned resets_failed;
 	uint8_t gen;
 	struct virtio_blk_config cfg;
 	uint16_t qmax;
@@ -287,6 +289,12 @@ static int f_set_status(struct virtio_dev *vd, uint8_t st)
 {
 	struct fake *f = fake(vd);
 	if (st == 0) {
+		if (f->reset_stuck) {
+			/* The transport's bounded wait for status 0, in vain; the device goes on. */
+			simdev_tsc += 1000000000ull;
+			f->resets_failed++;
+			return -ETIMEDOUT;
+		}
 		f->status = 0;
 		f->vq = NULL;
 		return 0;
@@ -1400,6 +1408,73 @@ static int t_used_len(void)
 	return 0;
 }
 
+static void reset_never_completes(struct fake *f)
+{
+	f->reset_stuck = true;
+}
+
+/*
+ * A device whose reset never completes (point 5). At attach: not attached,
+ * said so. After the watchdog: the requests on its rings are never handed
+ * back, even when the device later writes into their buffers and signals
+ * them; requests it never saw fail with -ENODEV; new requests fail at once
+ * and waits return -ENODEV instead of hanging. Reads, so that the late
+ * device writes into the buffers it kept.
+ */
+static int t_reset_stuck(void)
+{
+	struct blk_dev *bd;
+	HT_CHECK(setup((struct fake_opts){.prepare = reset_never_completes}, &bd) == -ETIMEDOUT &&
+			 (fk.status & VIRTIO_STATUS_FAILED) && console_count("its reset did not complete") == 1,
+		 "attached a device that never finished its reset: %s", t_console);
+
+	t_cmd_timeout = "1000";
+	int err = setup((struct fake_opts){.qmax = 16, .features = ALL_FEATURES & ~F(VIRTIO_F_INDIRECT_DESC)}, &bd);
+	t_cmd_timeout = NULL;
+	HT_CHECK(err == 0, "attach");
+	enum { N = 12 }; /* 5 fit a 16-entry ring as 3 descriptors each; 7 wait in the driver */
+	static struct blk_req req[N];
+	uint8_t *buf = buffer(N * 4096);
+	memset(buf, 0x11, N * 4096);
+	q_done = 0;
+	fk.mode = FAKE_HOLD;
+	for (unsigned k = 0; k < N; k++) {
+		blk_req_init(&req[k], BLK_OP_READ, k * 8, buf + k * 4096, 4096, q_done_fn, NULL);
+		HT_CHECK(blk_submit(bd, &req[k]) == 0, "submit %u", k);
+	}
+	blk_kick(bd);
+	fake_run();
+	unsigned on_ring = dev_nheld();
+	HT_CHECK(on_ring == 5, "%u requests reached the device", on_ring);
+	fk.reset_stuck = true;
+	while (bd->ops->wait(bd) == 0)
+		;
+	HT_CHECK(bd->broken && fk.resets_failed == 1 && console_count("its reset did not complete") == 1,
+		 "broken %d, %u failed resets; console: %s", bd->broken, fk.resets_failed, t_console);
+	unsigned failed = 0;
+	for (unsigned k = 0; k < N; k++) {
+		bool held = k < on_ring;
+		HT_CHECK(req[k].ctx == (void *)(uintptr_t)(held ? 0 : 1), "request %u (%s) completed %lu times", k,
+			 held ? "on the ring" : "never sent", (unsigned long)(uintptr_t)req[k].ctx);
+		failed += !held && req[k].status == -ENODEV;
+	}
+	HT_CHECK(failed == N - on_ring && bd->inflight == on_ring, "%u failed, %u in flight", failed, bd->inflight);
+	HT_CHECK(blk_read(bd, 0, buf, 4096) == -ENODEV && bd->ops->wait(bd) == -ENODEV, "a dead device took more");
+
+	/* The device wakes up and finishes what it held: its writes land, nothing is handed back. */
+	fk.mode = FAKE_OK;
+	for (int i = 0; i < 8 && dev_nheld(); i++)
+		fake_run();
+	HT_CHECK(dev_nheld() == 0 && fk.interrupts > 0, "device finished %u of %u, %u interrupts",
+		 on_ring - dev_nheld(), on_ring, fk.interrupts);
+	HT_CHECK(buf[0] == fk.disk[0] && buf[0] != 0x11, "the late device did not write its buffer");
+	HT_CHECK(bd->ops->wait(bd) == -ENODEV && bd->inflight == on_ring, "wait, %u in flight", bd->inflight);
+	for (unsigned k = 0; k < on_ring; k++)
+		HT_CHECK(req[k].ctx == NULL, "request %u handed back after the device wrote it", k);
+	free(buf); /* only now: the test knows the device is done with it */
+	return 0;
+}
+
 /* ---- scatter-gather ---- */
 
 /*
@@ -1856,6 +1931,7 @@ static const struct {
 	{"vblk_config_widths", t_config_widths},
 	{"vblk_config_out_of_range", t_config_out_of_range},
 	{"vblk_used_len", t_used_len},
+	{"vblk_reset_stuck", t_reset_stuck},
 	{"vblk_packed_split_indirect", t_split_indirect_packed},
 	{"vblk_packed_split_direct", t_split_direct_packed},
 	{"vblk_packed_software_queue", t_queue_packed},

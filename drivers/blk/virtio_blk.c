@@ -1021,6 +1021,7 @@ int vblk_attach(struct virtio_dev *vd, const char *name, struct blk_dev **out)
 {
 	const char *why = NULL;
 	int err;
+	bool irqs = false; /* interrupts set up: released on failure */
 	struct vblk *vb = kzalloc(sizeof(*vb));
 	if (!vb)
 		return -ENOMEM;
@@ -1106,11 +1107,8 @@ int vblk_attach(struct virtio_dev *vd, const char *name, struct blk_dev **out)
 			goto out_fail;
 		}
 	}
-	err = vd->ops->intr_setup(vd, vb->nq, vb->poll, vblk_queue_irq, vblk_config_irq, vb);
-	if (err) {
-		why = "cannot set up interrupts";
-		goto out_fail;
-	}
+	virtio_intr_setup(vd, name, vb->nq, vb->poll, vblk_queue_irq, vblk_config_irq, vb);
+	irqs = true;
 	vb->rearm = true;
 	if (vd->intr_mode == VIRTIO_INTR_POLL) {
 		vb->poll = true;
@@ -1156,8 +1154,18 @@ int vblk_attach(struct virtio_dev *vd, const char *name, struct blk_dev **out)
 
 out_fail:
 	virtio_fail(vd, name, why ? why : "setup failed");
+	if (irqs) {
+		/* FAILED stops nothing by itself: the device must not reach a vector given to another. */
+		virtio_intr_release(vd);
+		if (vb->timer_vector > 0)
+			irq_free_vector(vb->timer_vector);
+	}
 out_free:
-	/* The device may have seen the ring: a failed device keeps its memory. */
+	/*
+	 * The device may have seen the rings: a failed device keeps their
+	 * memory. vb itself no handler reaches any more.
+	 */
+	kfree(vb);
 	return err ? err : -EIO;
 }
 

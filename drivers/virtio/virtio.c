@@ -61,6 +61,42 @@ int virtio_negotiate(struct virtio_dev *vd, const char *name, uint64_t wanted)
 	return 0;
 }
 
+int virtio_intr_setup(struct virtio_dev *vd, const char *name, unsigned nq, bool poll,
+		      virtio_queue_fn qfn, virtio_config_fn cfn, void *ctx)
+{
+	static const struct {
+		enum virtio_irq_plan plan;
+		const char *what;
+	} ladder[] = {
+		{VIRTIO_IRQ_MSIX_PER_QUEUE, "an MSI-X vector per queue"},
+		{VIRTIO_IRQ_MSIX_SHARED, "one MSI-X vector shared by the queues"},
+		{VIRTIO_IRQ_INTX, "INTx"},
+	};
+	const char *refused = NULL;
+	for (unsigned i = 0; i < ARRAY_SIZE(ladder) && !poll; i++) {
+		int err = vd->ops->intr_setup(vd, nq, ladder[i].plan, qfn, cfn, ctx);
+		if (!err) {
+			if (refused)
+				printf("%s: the device at %s refused %s: interrupts by %s\n", name, vd->where,
+				       refused, ladder[i].what);
+			return 0;
+		}
+		if (err == -EIO && !refused)
+			refused = ladder[i].what;
+	}
+	if (!poll)
+		printf("%s: no usable interrupt at %s (MSI-X %s, no INTx line): polling\n", name, vd->where,
+		       refused ? "refused" : "absent");
+	if (vd->ops->intr_setup(vd, nq, VIRTIO_IRQ_CONFIG_ONLY, qfn, cfn, ctx))
+		vd->intr_mode = VIRTIO_INTR_POLL; /* not even configuration changes: they go unseen */
+	return 0;
+}
+
+void virtio_intr_release(struct virtio_dev *vd)
+{
+	vd->ops->intr_release(vd);
+}
+
 void virtio_driver_ok(struct virtio_dev *vd)
 {
 	uint8_t fok = vd->legacy ? 0 : VIRTIO_STATUS_FEATURES_OK;

@@ -73,6 +73,12 @@ void *kzalloc(size_t n)
 	return calloc(1, n);
 }
 
+void kfree(void *p);
+void kfree(void *p)
+{
+	free(p);
+}
+
 uint64_t frames_alloc(size_t npages, uint64_t align);
 uint64_t frames_alloc(size_t npages, uint64_t align)
 {
@@ -130,9 +136,17 @@ int irq_register(int vector, void (*handler)(void *), void *ctx)
 	return 0;
 }
 
+static int t_vectors_taken; /* irq_alloc_vector() less irq_free_vector() */
+
 int irq_alloc_vector(void)
 {
+	t_vectors_taken++;
 	return 100;
+}
+
+void irq_free_vector(int vector)
+{
+	t_vectors_taken--;
 }
 
 void lapic_timer_oneshot_ns(int vector, uint64_t ns)
@@ -162,6 +176,13 @@ struct fake {
 	uint64_t required;       /* FEATURES_OK fails unless the driver accepts these (QEMU: iommu_platform=on) */
 	bool refuse_features, unstable_config;
 	bool reset_stuck;         /* a reset never completes: status never reads 0, the rings stay live */
+	unsigned irq_refuse;      /* 1 << plan: intr_setup plans whose vectors the device refuses */
+	bool no_intx;             /* no INTx line either */
+	enum virtio_irq_plan irq_plan;
+	bool irq_held;            /* interrupts set up and not released */
+	unsigned irq_releases;
+	bool refuse_queue;        /* queue_setup fails (the queue is unusable) */
+	bool refuse_driver_ok;    /* DRIVER_OK answered with DEVICE_NEEDS_RESET */
 	unsigned resets_failed;
 	uint8_t gen;
 	struct virtio_blk_config cfg;
@@ -303,6 +324,8 @@ static int f_set_status(struct virtio_dev *vd, uint8_t st)
 	    (f->refuse_features || (f->accepted & ~f->offered) || (f->required & ~f->accepted)))
 		st &= (uint8_t)~VIRTIO_STATUS_FEATURES_OK;
 	f->status = st | (f->status & VIRTIO_STATUS_DEVICE_NEEDS_RESET);
+	if ((st & VIRTIO_STATUS_DRIVER_OK) && f->refuse_driver_ok)
+		f->status |= VIRTIO_STATUS_DEVICE_NEEDS_RESET;
 	return 0;
 }
 
@@ -376,6 +399,8 @@ static uint16_t f_queue_max(struct virtio_dev *vd, unsigned q)
 
 static int f_queue_setup(struct virtio_dev *vd, unsigned q, struct virtq *vq)
 {
+	if (fake(vd)->refuse_queue)
+		return -EINVAL;
 	fake(vd)->vq = vq;
 	if (vq->packed)
 		psim_attach(&psd, vq);
@@ -389,15 +414,37 @@ static void f_notify(struct virtio_dev *vd, unsigned q)
 	fake(vd)->notifies++;
 }
 
-static int f_intr_setup(struct virtio_dev *vd, unsigned nq, bool poll, virtio_queue_fn qfn,
+/*
+ * Interrupts the way the driver asks, as a PCI function with MSI-X and an
+ * INTx line would set them up; the device may refuse a plan's vectors (as
+ * one reading back VIRTIO_MSI_NO_VECTOR) or have no INTx line.
+ */
+static int f_intr_setup(struct virtio_dev *vd, unsigned nq, enum virtio_irq_plan plan, virtio_queue_fn qfn,
 			virtio_config_fn cfn, void *ctx)
 {
 	struct fake *f = fake(vd);
+	if (f->irq_held && !f->err[0])
+		snprintf(f->err, sizeof(f->err), "intr_setup (plan %u) over interrupts already set up", plan);
+	if (f->irq_refuse & (1u << plan))
+		return -EIO;
+	if (plan == VIRTIO_IRQ_INTX && f->no_intx)
+		return -ENODEV;
 	f->qfn = qfn;
 	f->cfn = cfn;
 	f->ctx = ctx;
-	vd->intr_mode = poll ? VIRTIO_INTR_POLL : VIRTIO_INTR_MSIX;
+	f->irq_plan = plan;
+	f->irq_held = true;
+	vd->intr_mode = plan == VIRTIO_IRQ_INTX ? VIRTIO_INTR_INTX
+			: plan == VIRTIO_IRQ_CONFIG_ONLY ? VIRTIO_INTR_POLL : VIRTIO_INTR_MSIX;
 	return 0;
+}
+
+static void f_intr_release(struct virtio_dev *vd)
+{
+	struct fake *f = fake(vd);
+	f->irq_held = false;
+	f->irq_releases++;
+	vd->intr_mode = VIRTIO_INTR_POLL;
 }
 
 static const struct virtio_ops fake_ops = {
@@ -411,6 +458,7 @@ static const struct virtio_ops fake_ops = {
 	.queue_setup = f_queue_setup,
 	.notify = f_notify,
 	.intr_setup = f_intr_setup,
+	.intr_release = f_intr_release,
 };
 
 static void fake_fail(const char *what, uint64_t a)
@@ -562,9 +610,10 @@ static void fake_run(void)
 			len = 0xffffffffu;
 		dev_complete_raw(i, len);
 	}
-	if (dev_should_interrupt() && fk.vd.intr_mode == VIRTIO_INTR_MSIX) {
+	if (dev_should_interrupt() && fk.vd.intr_mode != VIRTIO_INTR_POLL) {
 		fk.interrupts++;
-		fk.qfn(fk.ctx, 0);
+		/* A shared vector or line does not say which queue. */
+		fk.qfn(fk.ctx, fk.irq_plan == VIRTIO_IRQ_MSIX_PER_QUEUE ? 0 : VIRTIO_QUEUE_ANY);
 	}
 }
 
@@ -1475,6 +1524,97 @@ static int t_reset_stuck(void)
 	return 0;
 }
 
+static void refuse_per_queue(struct fake *f)
+{
+	f->irq_refuse = 1u << VIRTIO_IRQ_MSIX_PER_QUEUE;
+}
+
+static void refuse_msix(struct fake *f)
+{
+	f->irq_refuse = (1u << VIRTIO_IRQ_MSIX_PER_QUEUE) | (1u << VIRTIO_IRQ_MSIX_SHARED);
+}
+
+static void refuse_all(struct fake *f)
+{
+	refuse_msix(f);
+	f->no_intx = true;
+}
+
+/*
+ * A device that refuses queue vectors (point 6): one MSI-X vector per queue
+ * refused -> one shared vector; MSI-X refused -> INTx; no INTx line either
+ * -> polling. Each says why once, and I/O completes by the interrupt (or by
+ * polling), 64 sleeping writes.
+ */
+static int t_irq_fallback(void)
+{
+	static const struct {
+		void (*prepare)(struct fake *f);
+		enum virtio_irq_plan plan;
+		const char *mode, *said;
+	} cases[] = {
+		{refuse_per_queue, VIRTIO_IRQ_MSIX_SHARED, "msix",
+		 "refused an MSI-X vector per queue: interrupts by one MSI-X vector shared by the queues"},
+		{refuse_msix, VIRTIO_IRQ_INTX, "intx", "refused an MSI-X vector per queue: interrupts by INTx"},
+		{refuse_all, VIRTIO_IRQ_CONFIG_ONLY, "poll", "no usable interrupt at fake (MSI-X refused, no INTx line): polling"},
+	};
+	uint8_t *buf = buffer(4096);
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		struct blk_dev *bd;
+		HT_CHECK(setup((struct fake_opts){.prepare = cases[c].prepare}, &bd) == 0, "case %zu: attach: %s", c,
+			 t_console);
+		HT_CHECK(fk.irq_plan == cases[c].plan && !strcmp(vblk_intr_mode(bd), cases[c].mode) &&
+				 console_count(cases[c].said) == 1,
+			 "case %zu: plan %u, mode %s; console: %s", c, fk.irq_plan, vblk_intr_mode(bd), t_console);
+		bd->wait_mode = BLK_WAIT_IRQ;
+		for (int i = 0; i < 64; i++)
+			HT_CHECK(blk_write(bd, (uint64_t)i * 8, buf, 4096) == 0, "case %zu: write %d", c, i);
+		bool polled = cases[c].plan == VIRTIO_IRQ_CONFIG_ONLY;
+		HT_CHECK(polled ? fk.interrupts == 0 && (bd->flags & BLK_F_POLLED) : fk.interrupts >= 60,
+			 "case %zu: %u interrupts for 64 sleeping writes", c, fk.interrupts);
+		HT_CHECK(!fk.err[0] && !bd->broken, "case %zu: %s", c, fk.err);
+	}
+	free(buf);
+	return 0;
+}
+
+static void queue_refused(struct fake *f)
+{
+	f->refuse_queue = true;
+}
+
+static void driver_ok_refused(struct fake *f)
+{
+	f->refuse_driver_ok = true;
+}
+
+/*
+ * An attach that fails after the interrupts were set up gives them back
+ * (point 6): the transport's vectors and handlers, and the driver's own
+ * timer vector; a failed device must not signal a vector reused by another.
+ */
+static int t_irq_release(void)
+{
+	static const struct {
+		void (*prepare)(struct fake *f);
+		const char *why;
+	} cases[] = {
+		{queue_refused, "queue setup refused"},
+		{driver_ok_refused, "device rejected DRIVER_OK"},
+	};
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		struct blk_dev *bd;
+		t_vectors_taken = 0;
+		HT_CHECK(setup((struct fake_opts){.prepare = cases[c].prepare}, &bd) < 0 &&
+				 (fk.status & VIRTIO_STATUS_FAILED) && console_count(cases[c].why) == 1,
+			 "%s: attached anyway; console: %s", cases[c].why, t_console);
+		HT_CHECK(!fk.irq_held && fk.irq_releases == 1, "%s: interrupts still set up (%u releases)",
+			 cases[c].why, fk.irq_releases);
+		HT_CHECK(t_vectors_taken == 0, "%s: %d vectors still taken", cases[c].why, t_vectors_taken);
+	}
+	return 0;
+}
+
 /* ---- scatter-gather ---- */
 
 /*
@@ -1932,6 +2072,8 @@ static const struct {
 	{"vblk_config_out_of_range", t_config_out_of_range},
 	{"vblk_used_len", t_used_len},
 	{"vblk_reset_stuck", t_reset_stuck},
+	{"vblk_irq_fallback", t_irq_fallback},
+	{"vblk_irq_release", t_irq_release},
 	{"vblk_packed_split_indirect", t_split_indirect_packed},
 	{"vblk_packed_split_direct", t_split_direct_packed},
 	{"vblk_packed_software_queue", t_queue_packed},

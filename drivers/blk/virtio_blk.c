@@ -711,6 +711,34 @@ static int vblk_read_capacity(struct vblk *vb, uint64_t *cap, uint64_t *raw)
 	return 0;
 }
 
+/* A volatile write cache: without CONFIG_WCE, FLUSH offered says so (as Linux takes it); with it, writeback. */
+static bool vblk_write_back(const struct vblk *vb)
+{
+	return virtio_has(vb->vd, VIRTIO_BLK_F_FLUSH) &&
+	       (!virtio_has(vb->vd, VIRTIO_BLK_F_CONFIG_WCE) || vb->cfg.writeback);
+}
+
+/* The cache mode may have changed (CONFIG_WCE: the host or another driver toggled it). */
+static void vblk_config_cache(struct vblk *vb)
+{
+	uint8_t wb;
+	if (!virtio_has(vb->vd, VIRTIO_BLK_F_CONFIG_WCE) ||
+	    vblk_config_read(vb, offsetof(struct virtio_blk_config, writeback), &wb, sizeof(wb)))
+		return;
+	bool was = vb->cfg.writeback != 0;
+	vb->cfg.writeback = wb;
+	if (was == (wb != 0))
+		return;
+	printf("%s: write cache now %s\n", vb->bd.name, wb ? "write-back" : "writethrough");
+	/*
+	 * Write-back: FLUSH is needed from now on. Back to writethrough,
+	 * BLK_F_FLUSH stays: what the cache took before the switch may still
+	 * be volatile, and a flush costs a writethrough device nothing.
+	 */
+	if (vblk_write_back(vb))
+		vb->bd.flags |= BLK_F_FLUSH;
+}
+
 static void vblk_config_irq(void *ctx)
 {
 	struct vblk *vb = ctx;
@@ -720,6 +748,7 @@ static void vblk_config_irq(void *ctx)
 		vblk_break(vb, "device needs reset");
 		return;
 	}
+	vblk_config_cache(vb);
 	uint64_t cap, raw;
 	if (vblk_read_capacity(vb, &cap, &raw) == 0 && cap != vb->bd.capacity) {
 		printf("%s: capacity changed from %llu to %llu sectors (%llu MiB)\n", vb->bd.name,
@@ -1132,7 +1161,7 @@ int vblk_attach(struct virtio_dev *vd, const char *name, struct blk_dev **out)
 	vb->bd.flags = BLK_F_GET_ID | (vb->poll ? BLK_F_POLLED : 0);
 	if (virtio_has(vd, VIRTIO_BLK_F_RO))
 		vb->bd.flags |= BLK_F_RO;
-	if (virtio_has(vd, VIRTIO_BLK_F_FLUSH))
+	if (vblk_write_back(vb))
 		vb->bd.flags |= BLK_F_FLUSH;
 	if (virtio_has(vd, VIRTIO_BLK_F_DISCARD) && vb->max_discard)
 		vb->bd.flags |= BLK_F_DISCARD;
@@ -1204,9 +1233,7 @@ void vblk_describe(const struct blk_dev *bd, char *buf, unsigned len)
 	char feat[256];
 	virtio_feature_names(vb->vd->features, vblk_feature_name, feat, sizeof(feat));
 	uint64_t mib = bd->capacity >> 11;
-	const char *cache = !(bd->flags & BLK_F_FLUSH) ? "writethrough"
-			    : !virtio_has(vb->vd, VIRTIO_BLK_F_CONFIG_WCE) ? "write-back"
-			    : vb->cfg.writeback ? "write-back" : "writethrough";
+	const char *cache = vblk_write_back(vb) ? "write-back" : "writethrough";
 	snprintf(buf, len,
 		 "%s: virtio-blk at %s, %llu sectors (%llu MiB), block %u/%u, %s%s, queue %u%s, %s, "
 		 "max request %u KiB, %u queue%s, features %s",

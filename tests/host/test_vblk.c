@@ -1615,6 +1615,43 @@ static int t_irq_release(void)
 	return 0;
 }
 
+static void writethrough(struct fake *f)
+{
+	f->cfg.writeback = 0;
+}
+
+/*
+ * The write-cache mode (CONFIG_WCE's writeback field, point 6): a
+ * writethrough device needs no FLUSH; a configuration change to
+ * write-back makes BLK_F_FLUSH set and flushes reach the device; back to
+ * writethrough it stays set (the cache may still hold writes from before).
+ */
+static int t_config_wce(void)
+{
+	struct blk_dev *bd;
+	HT_CHECK(setup((struct fake_opts){.prepare = writethrough}, &bd) == 0, "attach");
+	char line[512];
+	vblk_describe(bd, line, sizeof(line));
+	HT_CHECK(!(bd->flags & BLK_F_FLUSH) && strstr(line, ", writethrough,"), "flags %#x, line %.200s", bd->flags,
+		 line);
+	HT_CHECK(blk_flush(bd) == 0 && fk.flushes == 0, "a writethrough device was sent FLUSH");
+	fk.cfg.writeback = 1;
+	fk.gen++;
+	fk.cfn(fk.ctx);
+	vblk_describe(bd, line, sizeof(line));
+	HT_CHECK((bd->flags & BLK_F_FLUSH) && strstr(line, ", write-back,") &&
+			 console_count("vda: write cache now write-back") == 1,
+		 "after the switch to write-back: flags %#x; console: %s", bd->flags, t_console);
+	HT_CHECK(blk_flush(bd) == 0 && fk.flushes == 1, "FLUSH did not reach a write-back device");
+	fk.cfg.writeback = 0;
+	fk.gen++;
+	fk.cfn(fk.ctx);
+	HT_CHECK((bd->flags & BLK_F_FLUSH) && console_count("vda: write cache now writethrough") == 1,
+		 "after the switch back: flags %#x; console: %s", bd->flags, t_console);
+	HT_CHECK(blk_flush(bd) == 0 && fk.flushes == 2 && !fk.err[0], "flush after the switch back (%s)", fk.err);
+	return 0;
+}
+
 /* ---- scatter-gather ---- */
 
 /*
@@ -2069,6 +2106,7 @@ static const struct {
 	{"vblk_discard_write_zeroes", t_discard_zeroes},
 	{"vblk_config_change", t_config_change},
 	{"vblk_config_widths", t_config_widths},
+	{"vblk_config_wce", t_config_wce},
 	{"vblk_config_out_of_range", t_config_out_of_range},
 	{"vblk_used_len", t_used_len},
 	{"vblk_reset_stuck", t_reset_stuck},

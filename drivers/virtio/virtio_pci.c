@@ -20,11 +20,12 @@
  *               back): MSI-X with entry 0 configuration and entry 1+q
  *               queue q, or entry 1 shared by all queues; every vector
  *               written is read back (refused: -EIO, nothing kept); INTx:
- *               the 8259 line firmware wrote in PCI_INTERRUPT_LINE, shared
- *               by every device on it, the ISR register read (and so
- *               cleared) to learn which device and why (as Linux's
- *               vp_interrupt). intr_release undoes either. Legacy device
- *               configuration moves from 0x14 to 0x18 while MSI-X is on.
+ *               the 8259 line firmware wrote in PCI_INTERRUPT_LINE, made
+ *               level-triggered (ELCR), shared by every device on it, the
+ *               ISR register read (and so cleared) to learn which device
+ *               and why (as Linux's vp_interrupt). intr_release undoes
+ *               either. Legacy device configuration moves from 0x14 to
+ *               0x18 while MSI-X is on.
  */
 #include "drivers/virtio/virtio_pci.h"
 
@@ -469,6 +470,20 @@ static int vpci_intx_setup(struct vpci_dev *vp)
 	unsigned line = vp->pd->irq_line;
 	if (!vp->pd->irq_pin || line == 0 || line >= VPCI_PIC_LINES)
 		return -ENODEV;
+	/*
+	 * PCI INTx is level-triggered and shared (PCI 3.0, 2.2.6); the 8259
+	 * line must be too, whatever the firmware left in the ELCR.
+	 */
+	bool was_level;
+	int err = pic_set_level(line, &was_level);
+	if (err) {
+		printf("virtio-pci %s: INTx line %u cannot be made level-triggered at the 8259 (%d)\n",
+		       vp->vd.where, line, err);
+		return -ENODEV;
+	}
+	if (!was_level)
+		printf("virtio-pci %s: INTx line %u was edge-triggered at the 8259: made level-triggered (ELCR)\n",
+		       vp->vd.where, line);
 	pci_command(vp->pd, 0, PCI_COMMAND_INTX_DISABLE);
 	uint64_t flags = irq_save();
 	bool first = !vpci_intx_chain[line];
@@ -477,7 +492,7 @@ static int vpci_intx_setup(struct vpci_dev *vp)
 	vp->intx_on = true;
 	irq_restore(flags);
 	if (first) {
-		int err = irq_register(PIC_VECTOR_BASE + (int)line, vpci_intx_irq, &vpci_intx_chain[line]);
+		err = irq_register(PIC_VECTOR_BASE + (int)line, vpci_intx_irq, &vpci_intx_chain[line]);
 		if (err) {
 			vpci_intx_off(vp);
 			return err;

@@ -9,6 +9,10 @@ device"): each case fails on a driver without the matching fix.
                 VIRTIO_F_ACCESS_PLATFORM on a modern-only device and fails
                 FEATURES_OK unless the driver accepts it); QEMU 7.2 has no
                 property for VIRTIO_F_ORDER_PLATFORM, test_vblk covers it
+  ELCR          pic.elcr_reset=1 leaves every 8259 line edge-triggered, as
+                firmware that never programs the ELCR would (SeaBIOS does
+                program it): the INTx set-up makes its line level-triggered
+                and says so once per line; four disks share two lines
 """
 import importlib.util
 import os
@@ -75,6 +79,17 @@ def said_once(rx, then=base.pattern_check):
     return check
 
 
+ELCR_NOTE = r"^virtio-pci [0-9a-f:.]+: INTx line (\d+) was edge-triggered at the 8259: made level-triggered \(ELCR\)$"
+
+
+def elcr_once_per_line(ctx):
+    """Each INTx line was made level-triggered once, by the first device on it; then the pattern check."""
+    lines = re.findall(ELCR_NOTE, ctx.output, re.M)
+    if not lines or len(lines) != len(set(lines)):
+        return False, "ELCR set for lines %s: not once per line" % lines
+    return base.pattern_check(ctx)
+
+
 SIZE_MAX_NOTE = r"^vda: device configuration size_max = 0: below one sector: 512-byte segments$"
 
 CASES = [
@@ -92,4 +107,14 @@ CASES = [
     base.blk("blk-iommu-platform-packed", raw_disks=True,
              qemu=base.device("iommu_platform=on,disable-legacy=on,packed=on"),
              expect=[r"^vda: .*features .*\bACCESS_PLATFORM RING_PACKED\b"]),
+    # Point 6: INTx does not rely on the firmware's ELCR.
+    base.blk("blk-intx-elcr", cmdline="test=blk pic.elcr_reset=1", raw_disks=True,
+             disks=[dict(size="16M") for _ in range(4)],
+             qemu=sum([base.device("vectors=0", "d%d" % i, "{disk%d}" % i) for i in range(4)], []),
+             expect=[r"^pic: ELCR cleared", ELCR_NOTE] + [r"^vd%s: .*, intx," % c for c in "abcd"],
+             check=elcr_once_per_line),
+    base.blk("blk-intx-elcr-q35", cmdline="test=blk pic.elcr_reset=1", raw_disks=True,
+             qemu=["-machine", "q35"] + base.device("vectors=0"),
+             expect=[r"^pic: ELCR cleared", ELCR_NOTE, r"^vda: .*, intx,"],
+             check=elcr_once_per_line),
 ]

@@ -13,6 +13,9 @@ device"): each case fails on a driver without the matching fix.
                 firmware that never programs the ELCR would (SeaBIOS does
                 program it): the INTx set-up makes its line level-triggered
                 and says so once per line; four disks share two lines
+  0 sectors     a disk of 0 sectors (a 0-byte raw file, null-co of size 0):
+                test=blk, test=blk_pattern and test=write fail, saying the
+                disk is too small, instead of passing after no I/O
 """
 import importlib.util
 import os
@@ -90,6 +93,14 @@ def elcr_once_per_line(ctx):
     return base.pattern_check(ctx)
 
 
+def zero_sectors(name, cmdline, fail, qemu):
+    """A test that cannot do its work on a 0-sector disk fails and says why."""
+    return dict(name=name, cmdline=cmdline, raw_disks=True, expect_exit=1,
+                disks=[dict(size="0")] if "{disk0}" in " ".join(qemu) else [], qemu=qemu,
+                expect=[r"^vda: virtio-blk at .*, 0 sectors \(0 MiB\)", fail, r"^quill: exit 1$"],
+                reject=base.NO_BREAKAGE + [r"^TEST \S+ PASS$"], timeout=120)
+
+
 SIZE_MAX_NOTE = r"^vda: device configuration size_max = 0: below one sector: 512-byte segments$"
 
 CASES = [
@@ -117,4 +128,13 @@ CASES = [
              qemu=["-machine", "q35"] + base.device("vectors=0"),
              expect=[r"^pic: ELCR cleared", ELCR_NOTE, r"^vda: .*, intx,"],
              check=elcr_once_per_line),
+    # Point 7: tests that could not do their work fail.
+    zero_sectors("blk-zero-sectors", "test=blk",
+                 r"^TEST blk FAIL vda has 0 sectors, too few for the range checks \(at least 1\): nothing tested$",
+                 base.device()),
+    zero_sectors("blk-zero-sectors-null-co", "test=blk_pattern",
+                 r"^TEST blk_pattern FAIL vda has 0 sectors, too few for the pattern \(at least 1\): nothing tested$",
+                 ["-blockdev", "driver=null-co,node-name=n0,size=0", "-device", "virtio-blk-pci,drive=n0"]),
+    zero_sectors("blk-zero-sectors-write", "test=write",
+                 r"^TEST write FAIL raw pattern on vda: 0 sectors, not one block to write$", base.device()),
 ]

@@ -1030,7 +1030,8 @@ static unsigned vblk_num_queues(struct vblk *vb, uint16_t qsize)
 	while (i < n && vd->ops->queue_max(vd, i) >= qsize)
 		i++;
 	if (i < n)
-		printf("%s: device configuration num_queues = %u: the transport has %u queues as long as the first, using those\n",
+		printf("%s: device configuration num_queues = %u: the transport has %u as long as the first, "
+		       "using those\n",
 		       vb->bd.name, vb->cfg.num_queues, i);
 	return i;
 }

@@ -117,6 +117,9 @@ static int write_test_raw(struct blk_dev *dev, char *reason, size_t reason_len)
 {
 	uint64_t sectors = MIN(dev->capacity, WRITE_RAW_REGION >> BLK_SECTOR_SHIFT);
 	sectors = ALIGN_DOWN(sectors, dev->lbs / BLK_SECTOR_SIZE);
+	if (!sectors) /* a pattern of nothing verifies nothing */
+		KTEST_FAIL("raw pattern on %s: %llu sectors, not one block to write", dev->name,
+			   (unsigned long long)dev->capacity);
 	uint32_t req_bytes = WRITE_REQ_BYTES;
 	if (dev->max_req_bytes && dev->max_req_bytes < req_bytes)
 		req_bytes = ALIGN_DOWN(dev->max_req_bytes, dev->lbs);

@@ -31,6 +31,29 @@ static void ioapic_write(uint32_t reg, uint32_t v)
 	mmio_write32(ioapic + IOAPIC_WIN, v);
 }
 
+CMDLINE_KEY(pic_elcr_reset, "pic.elcr_reset", cmdline_valid_bool,
+	    "1: every 8259 line edge-triggered at boot (ELCR cleared), as firmware that never programs the ELCR leaves them");
+
+static uint16_t pic_elcr_port(unsigned irq)
+{
+	return irq < 8 ? PIC_ELCR1 : PIC_ELCR2;
+}
+
+int pic_set_level(unsigned irq, bool *was_level)
+{
+	if (irq >= 16 || (PIC_ELCR_EDGE_ONLY & (1u << irq)))
+		return -EINVAL;
+	uint8_t bit = (uint8_t)(1u << (irq % 8));
+	uint64_t flags = irq_save();
+	uint8_t v = inb(pic_elcr_port(irq));
+	*was_level = (v & bit) != 0;
+	if (!*was_level)
+		outb(pic_elcr_port(irq), v | bit);
+	bool level = (inb(pic_elcr_port(irq)) & bit) != 0;
+	irq_restore(flags);
+	return level ? 0 : -EIO;
+}
+
 static void pic_init(void)
 {
 	outb(PIC1_CMD, PIC_ICW1_INIT);
@@ -46,6 +69,11 @@ static void pic_init(void)
 	pic_mask_bits[1] = 0xff;
 	outb(PIC1_DATA, pic_mask_bits[0]);
 	outb(PIC2_DATA, pic_mask_bits[1]);
+	if (cmdline_flag("pic.elcr_reset", false)) {
+		outb(PIC_ELCR1, 0);
+		outb(PIC_ELCR2, 0);
+		printf("pic: ELCR cleared (pic.elcr_reset=1): every line edge-triggered\n");
+	}
 }
 
 void pic_unmask(unsigned irq)

@@ -61,6 +61,13 @@
 #define  PIC_ICW4_8086 0x01
 #define  PIC_OCW2_EOI 0x20
 #define  PIC_OCW3_READ_ISR 0x0b
+/*
+ * Edge/Level Control Registers (PIIX3 and ICH datasheets, ELCR1/ELCR2): one
+ * bit per line, 1 = level-triggered. Lines 0, 1, 2, 8 and 13 are edge-only.
+ */
+#define PIC_ELCR1 0x4d0 /* lines 0-7 */
+#define PIC_ELCR2 0x4d1 /* lines 8-15 */
+#define  PIC_ELCR_EDGE_ONLY ((1u << 0) | (1u << 1) | (1u << 2) | (1u << 8) | (1u << 13))
 
 /* 8254 PIT and port 0x61 (channel 2 gate and output). */
 #define PIT_HZ 1193182u

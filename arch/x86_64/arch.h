@@ -169,6 +169,13 @@ void ioapic_mask(uint32_t gsi, bool masked);
 void pic_unmask(unsigned irq);
 void pic_mask(unsigned irq);
 void pic_eoi(unsigned irq);
+/*
+ * Make a line level-triggered at the 8259 (ELCR), as a shared PCI INTx line
+ * must be: an edge-triggered one misses a device that asserts while
+ * another still holds the line. 0 (*was_level: it already was), -EINVAL
+ * for an edge-only line (0, 1, 2, 8, 13), -EIO when the bit does not stick.
+ */
+int pic_set_level(unsigned irq, bool *was_level);
 /* IRQ 7/15 raised with nothing in service (SDM 3A; 8259A datasheet): ignore it. */
 bool pic_spurious(unsigned irq);
 /* MSI / MSI-X message for `vector` delivered to this CPU (SDM vol. 3A, 11.11). */

@@ -5,6 +5,16 @@
  * compiler. The one reordering x86 does, a later load passing an earlier
  * store, needs mfence: that is the sync barrier.
  *
+ * These are the barriers for hardware devices, not only for a device that is
+ * software on another CPU, so they serve VIRTIO_F_ORDER_PLATFORM (virtio
+ * 1.2, 6.1) as they are. Linux's virtio_ring turns weak_barriers off with
+ * that feature: virt_wmb/virt_rmb become dma_wmb/dma_rmb, which on x86 are
+ * compiler barriers too (a PCI device snooping write-back memory sees our
+ * stores in program order), and virt_mb (a locked add) becomes mb(), which
+ * is mfence, as barrier_sync() always is. This holds while rings and
+ * buffers are write-back RAM (the identity map's): write-combining or
+ * non-temporal stores would need sfence.
+ *
  * No other header: host unit tests include this file as is.
  */
 #ifndef ARCH_X86_64_BARRIER_H

@@ -48,6 +48,13 @@
  *       -EOPNOTSUPP the device reported the request unsupported
  *       -ENODEV     the device failed (broken, reset, watchdog); the request
  *                   may or may not have reached the medium
+ *   - A device that fails and cannot be stopped (its reset never completes)
+ *     may still write into the buffers it holds, so it keeps those requests:
+ *     their done() is never called and their memory must never be reused.
+ *     ops->wait() then returns -ENODEV while dev->inflight still counts
+ *     them, and blk_sync() (blk_read, blk_write, blk_flush) returns -ENODEV
+ *     for such a request: when dev->broken and dev->inflight are both set
+ *     after it, its buffer is the device's for good.
  *   - Completion order is arbitrary. A completed write is NOT durable until a
  *     FLUSH submitted after its completion has itself completed (virtio 1.2,
  *     5.2.6.2); there is no FUA.
@@ -128,7 +135,8 @@ struct blk_dev_ops {
 	/*
 	 * Make progress: sleep (or spin, or run a simulation) until at least one
 	 * completion callback has run or the device can make no progress.
-	 * Returns 0, or -ENODEV when nothing is outstanding that could complete.
+	 * Returns 0, or -ENODEV when nothing is outstanding that could complete
+	 * (nothing at all, or only what a dead device keeps: see above).
 	 */
 	int (*wait)(struct blk_dev *dev);
 };

@@ -29,6 +29,11 @@
  *                 request fails with -ENODEV
  *   blk           blk_id, blk_range, blk_queue, blk_big, blk_sg, blk_zeroes,
  *                 then blk_pattern last (so the image holds the pattern)
+ *
+ * A test that cannot do its work (a disk too small for it, or no disk that
+ * offers what it tests) fails and says why: passing after no I/O proves
+ * nothing. Within test=blk, blk_zeroes only reports a disk that offers
+ * neither write-zeroes nor discard; test=blk_zeroes fails if none does.
  */
 #include "arch/x86_64/arch.h"
 #include "drivers/blk/blk.h"
@@ -65,6 +70,19 @@ static uint8_t *blkt_buffers(void)
 	if (!blkt_mem)
 		blkt_mem = (uint8_t *)(uintptr_t)frames_alloc(BLKT_QD * BLKT_MAX_IO / PAGE_SIZE, PAGE_SIZE);
 	return blkt_mem;
+}
+
+/*
+ * A test that cannot do its work on this disk fails, saying why: passing
+ * after no I/O at all would prove nothing (a 0-sector disk passed test=blk).
+ */
+static int blkt_need_sectors(const struct blk_dev *bd, uint64_t sectors, const char *what, char *reason,
+			     size_t reason_len)
+{
+	if (bd->capacity < sectors)
+		KTEST_FAIL("%s has %llu sectors, too few for %s (at least %llu): nothing tested", bd->name,
+			   (unsigned long long)bd->capacity, what, (unsigned long long)sectors);
+	return 0;
 }
 
 static void blkt_io_done(struct blk_req *req)
@@ -136,6 +154,8 @@ static int blkt_pattern_run(struct blk_dev *bd, uint32_t pass, bool write, char 
 	uint8_t *mem = blkt_buffers();
 	if (!mem)
 		KTEST_FAIL("out of memory for buffers");
+	if (blkt_need_sectors(bd, bd->lbs / BLK_SECTOR_SIZE, "the pattern", reason, reason_len))
+		return -1;
 	memset(r, 0, sizeof(*r));
 	r->bd = bd;
 	r->pass = pass;
@@ -180,11 +200,12 @@ static int blkt_pattern_run(struct blk_dev *bd, uint32_t pass, bool write, char 
 		for (unsigned i = 0; i < BLKT_QD; i++)
 			any_done |= r->io[i].busy && r->io[i].done;
 		/*
-		 * wait() fails when nothing is outstanding: every callback has run,
-		 * perhaps from an interrupt after any_done was computed. Reap at the
-		 * top; only a busy io whose done() never came is a failure.
+		 * wait() fails when nothing is outstanding that could complete:
+		 * every callback has run, perhaps from an interrupt after any_done
+		 * was computed, or a dead device keeps the rest. Reap at the top;
+		 * only a busy io whose done() never came is a failure.
 		 */
-		if (!any_done && bd->ops->wait(bd) && !bd->inflight) {
+		if (!any_done && bd->ops->wait(bd) && (!bd->inflight || bd->broken)) {
 			for (unsigned i = 0; i < BLKT_QD; i++)
 				if (r->io[i].busy && !r->io[i].done)
 					blkt_fail(r, -ENODEV, "request at sector %llu: no completion (%lld)",
@@ -195,6 +216,8 @@ static int blkt_pattern_run(struct blk_dev *bd, uint32_t pass, bool write, char 
 	}
 	if (more && !r->what[0])
 		blkt_fail(r, -EIO, "pass ended at sector %llu of %llu", r->pos, bd->capacity);
+	if (!r->ios && !r->what[0])
+		blkt_fail(r, -EIO, "no request made (%llu of %llu sectors)", r->pos, bd->capacity);
 	uint64_t ms = (time_ns() - t0) / 1000000;
 	printf("blk: %s %s pass %u: %llu requests, %llu MiB in %llu ms, %llu interrupts, %llu notifications\n",
 	       bd->name, write ? "wrote" : "verified", pass, (unsigned long long)r->ios,
@@ -335,8 +358,8 @@ static int blkt_range_one(struct blk_dev *bd, uint8_t *buf, char *reason, size_t
 	uint32_t lbs = bd->lbs, spb = lbs / BLK_SECTOR_SIZE;
 	uint64_t cap = bd->capacity;
 	int err;
-	if (cap < spb)
-		return 0;
+	if (blkt_need_sectors(bd, spb, "the range checks", reason, reason_len))
+		return -1;
 	if ((err = blk_read(bd, cap, buf, lbs)) != -ERANGE)
 		KTEST_FAIL("%s: read at capacity gave %d, not -ERANGE", bd->name, err);
 	if ((err = blk_read(bd, cap - spb, buf, 2 * lbs)) != -ERANGE)
@@ -435,6 +458,8 @@ static int blkt_queue_one(struct blk_dev *bd, bool write, char *reason, size_t r
 	uint32_t lbs = bd->lbs, spb = lbs / BLK_SECTOR_SIZE;
 	unsigned n = (unsigned)MIN((uint64_t)BLKT_QUEUE_N, bd->capacity / spb);
 	n = MIN(n, BLKT_QD * BLKT_MAX_IO / lbs);
+	if (blkt_need_sectors(bd, 2 * (uint64_t)spb, "the queue of requests", reason, reason_len))
+		return -1;
 	uint64_t kicks = bd->stats.kicks;
 	for (unsigned k = 0; k < n; k++) {
 		uint8_t *b = buf + (size_t)k * lbs;
@@ -488,8 +513,9 @@ KTEST_DEFINE(blk_queue, "blk_queue", true)
 static int blkt_big_one(struct blk_dev *bd, uint8_t *buf, char *reason, size_t reason_len)
 {
 	uint32_t len = MIN(BLKT_QD * BLKT_MAX_IO, bd->max_req_bytes + 3 * bd->lbs);
-	if ((uint64_t)len / BLK_SECTOR_SIZE > bd->capacity)
-		return 0;
+	if (blkt_need_sectors(bd, len / BLK_SECTOR_SIZE, "one request larger than a device request",
+			      reason, reason_len))
+		return -1;
 	uint32_t sectors = len / BLK_SECTOR_SIZE;
 	uint64_t at = ALIGN_DOWN(bd->capacity - sectors, (uint64_t)(bd->lbs / BLK_SECTOR_SIZE));
 	for (uint32_t s = 0; s < sectors; s++)
@@ -579,10 +605,8 @@ static int blkt_sg_one(struct blk_dev *bd, uint8_t *buf, char *reason, size_t re
 	log_write[129] = 3584;
 	for (unsigned i = 0; i < BLK_MAX_SEGS; i++)
 		sectors[i] = BLK_SECTOR_SIZE;
-	if (bd->capacity < (2u << 20) / BLK_SECTOR_SIZE) {
-		printf("blk: %s scatter-gather skipped: under 2 MiB\n", bd->name);
-		return 0;
-	}
+	if (blkt_need_sectors(bd, (2u << 20) / BLK_SECTOR_SIZE, "the scatter-gather lists", reason, reason_len))
+		return -1;
 	uint64_t sector = 0, parts = 0;
 	for (unsigned q = 0; q < vblk_queue_count(bd); q++)
 		parts -= vblk_queue_parts(bd, q);
@@ -610,11 +634,18 @@ KTEST_DEFINE(blk_sg, "blk_sg", true)
 	return blkt_sg(reason, reason_len);
 }
 
+static unsigned blkt_zeroes_tested; /* disks whose write-zeroes or discard was tried */
+
 static int blkt_zeroes_one(struct blk_dev *bd, uint8_t *buf, char *reason, size_t reason_len)
 {
 	uint32_t len = 64 << 10;
-	if (bd->capacity < 2 * len / BLK_SECTOR_SIZE)
+	if (!(bd->flags & (BLK_F_WRITE_ZEROES | BLK_F_DISCARD))) {
+		printf("blk: %s offers neither write-zeroes nor discard\n", bd->name);
 		return 0;
+	}
+	if (blkt_need_sectors(bd, 2 * len / BLK_SECTOR_SIZE, "write-zeroes and discard", reason, reason_len))
+		return -1;
+	blkt_zeroes_tested++;
 	int err;
 	if (bd->flags & BLK_F_WRITE_ZEROES) {
 		memset(buf, 0xee, len);
@@ -643,14 +674,20 @@ static int blkt_zeroes_one(struct blk_dev *bd, uint8_t *buf, char *reason, size_
 	return 0;
 }
 
-static int blkt_zeroes(char *reason, size_t reason_len)
+/* Each disk that offers either; with `need`, some disk must (test=blk_zeroes). */
+static int blkt_zeroes(char *reason, size_t reason_len, bool need)
 {
-	return blkt_each(blkt_zeroes_one, true, reason, reason_len);
+	blkt_zeroes_tested = 0;
+	if (blkt_each(blkt_zeroes_one, true, reason, reason_len))
+		return -1;
+	if (need && !blkt_zeroes_tested)
+		KTEST_FAIL("no disk offers write-zeroes or discard: nothing tested");
+	return 0;
 }
 
 KTEST_DEFINE(blk_zeroes, "blk_zeroes", true)
 {
-	return blkt_zeroes(reason, reason_len);
+	return blkt_zeroes(reason, reason_len, true);
 }
 
 /*
@@ -822,7 +859,7 @@ KTEST_DEFINE(blk, "blk", true)
 {
 	if (blkt_id(reason, reason_len) || blkt_range(reason, reason_len) ||
 	    blkt_queue(reason, reason_len) || blkt_big(reason, reason_len) ||
-	    blkt_sg(reason, reason_len) || blkt_zeroes(reason, reason_len))
+	    blkt_sg(reason, reason_len) || blkt_zeroes(reason, reason_len, false))
 		return -1;
 	return blkt_pattern(reason, reason_len, true);
 }

@@ -118,8 +118,44 @@ struct vblk {
 	bool rearm;     /* drains re-arm the completion interrupt (a waiter will sleep) */
 	bool armed;     /* the last drain re-armed every queue's completion interrupt */
 	bool draining;
+	bool dead;      /* broken, and its reset never completed: it keeps the requests on its rings */
 	struct virtio_blk_config cfg;
 };
+
+/*
+ * The fields of struct virtio_blk_config (5.2.4), each read with its own
+ * width; the unused bytes after writeback and write_zeroes_may_unmap are
+ * never read.
+ */
+#define VBLK_CFG(f) {offsetof(struct virtio_blk_config, f), sizeof(((struct virtio_blk_config *)0)->f)}
+static const struct virtio_config_field vblk_config_fields[] = {
+	VBLK_CFG(capacity),
+	VBLK_CFG(size_max),
+	VBLK_CFG(seg_max),
+	VBLK_CFG(geometry.cylinders),
+	VBLK_CFG(geometry.heads),
+	VBLK_CFG(geometry.sectors),
+	VBLK_CFG(blk_size),
+	VBLK_CFG(topology.physical_block_exp),
+	VBLK_CFG(topology.alignment_offset),
+	VBLK_CFG(topology.min_io_size),
+	VBLK_CFG(topology.opt_io_size),
+	VBLK_CFG(writeback),
+	VBLK_CFG(num_queues),
+	VBLK_CFG(max_discard_sectors),
+	VBLK_CFG(max_discard_seg),
+	VBLK_CFG(discard_sector_alignment),
+	VBLK_CFG(max_write_zeroes_sectors),
+	VBLK_CFG(max_write_zeroes_seg),
+	VBLK_CFG(write_zeroes_may_unmap),
+};
+
+/* Fields of the configuration inside [off, off + len) into buf: 0 or -EIO. */
+static int vblk_config_read(struct vblk *vb, unsigned off, void *buf, unsigned len)
+{
+	return virtio_config_snapshot(vb->vd, vblk_config_fields, ARRAY_SIZE(vblk_config_fields), off, buf,
+				      len);
+}
 
 static struct vblk *vblk(const struct blk_dev *bd)
 {
@@ -160,32 +196,41 @@ static void vblk_part_done(struct vblk *vb, struct blk_req *req, int err)
 		vblk_finish(vb, req);
 }
 
+/*
+ * The device misbehaved or stopped: reset it so it lets go of our buffers,
+ * then fail what it held. A request is handed back only once the device is
+ * known to have stopped touching it: if the reset never completes
+ * (status never reads 0, 4.1.4.3.2), the device may still write into its
+ * buffers at any time, so the requests it holds are never completed and
+ * their memory (theirs and the rings') is never reused: vb->dead.
+ */
 static void vblk_break(struct vblk *vb, const char *why)
 {
 	if (vb->bd.broken)
 		return;
 	vb->bd.broken = true;
 	vb->vd->broken = true;
-	printf("%s: device broken: %s; failing %u outstanding requests\n", vb->bd.name, why,
-	       vb->bd.inflight);
 	for (unsigned i = 0; i < vb->nq; i++)
 		virtq_break(&vb->q[i].vq, why);
-	/* Reset so the device lets go of our buffers (best effort), then FAILED. */
-	vb->vd->ops->set_status(vb->vd, 0);
+	vb->dead = vb->vd->ops->set_status(vb->vd, 0) != 0;
 	vb->vd->ops->set_status(vb->vd, VIRTIO_STATUS_FAILED);
+	if (!vb->dead)
+		printf("%s: device broken: %s; failing %u outstanding requests\n", vb->bd.name, why,
+		       vb->bd.inflight);
 
 	struct blk_req *r = vb->q_head;
 	vb->q_head = vb->q_tail = NULL;
 	while (r) {
 		struct blk_req *next = r->next;
 		r->drv[VBLK_ISSUED] = r->len; /* nothing more goes out */
-		if (r->drv[VBLK_PARTS] == 0) { /* else it ends with its last part below */
+		/* None of it on a ring: the device holds none of its buffers. Else it ends with its last part. */
+		if (r->drv[VBLK_PARTS] == 0) {
 			r->status = -ENODEV;
 			vblk_finish(vb, r);
 		}
 		r = next;
 	}
-	for (unsigned i = 0; i < vb->nq; i++) {
+	for (unsigned i = 0; i < vb->nq && !vb->dead; i++) {
 		struct vblk_tok *t;
 		while ((t = virtq_detach(&vb->q[i].vq))) {
 			struct blk_req *req = t->req;
@@ -201,6 +246,10 @@ static void vblk_break(struct vblk *vb, const char *why)
 		vblk_finish(vb, r);
 		r = next;
 	}
+	if (vb->dead)
+		printf("%s: device broken: %s; its reset did not complete within 1 s: %u requests stay with it, "
+		       "never completed, their buffers never reused; new requests fail\n",
+		       vb->bd.name, why, vb->bd.inflight);
 }
 
 static void vblk_complete(struct vblk *vb, struct vblk_queue *q, struct vblk_tok *t)
@@ -647,17 +696,47 @@ static bool vblk_any_pending(const struct vblk *vb)
 	return false;
 }
 
-static int vblk_read_capacity(struct vblk *vb, uint64_t *cap)
+#define VBLK_MAX_CAPACITY (1ull << 54) /* sectors: a byte offset stays below 2^63 */
+
+/* The capacity the device reports (*raw) and the one used: whole logical blocks, at most VBLK_MAX_CAPACITY. */
+static int vblk_read_capacity(struct vblk *vb, uint64_t *cap, uint64_t *raw)
 {
 	uint64_t c;
-	int err = virtio_config_snapshot(vb->vd, offsetof(struct virtio_blk_config, capacity), &c,
-					 sizeof(c));
+	int err = vblk_config_read(vb, offsetof(struct virtio_blk_config, capacity), &c, sizeof(c));
 	if (err)
 		return err;
-	/* Whole logical blocks only, and never so large that a byte offset overflows. */
+	*raw = c;
 	c = ALIGN_DOWN(c, (uint64_t)(vb->bd.lbs >> BLK_SECTOR_SHIFT));
-	*cap = MIN(c, (uint64_t)1 << 54);
+	*cap = MIN(c, VBLK_MAX_CAPACITY);
 	return 0;
+}
+
+/* A volatile write cache: without CONFIG_WCE, FLUSH offered says so (as Linux takes it); with it, writeback. */
+static bool vblk_write_back(const struct vblk *vb)
+{
+	return virtio_has(vb->vd, VIRTIO_BLK_F_FLUSH) &&
+	       (!virtio_has(vb->vd, VIRTIO_BLK_F_CONFIG_WCE) || vb->cfg.writeback);
+}
+
+/* The cache mode may have changed (CONFIG_WCE: the host or another driver toggled it). */
+static void vblk_config_cache(struct vblk *vb)
+{
+	uint8_t wb;
+	if (!virtio_has(vb->vd, VIRTIO_BLK_F_CONFIG_WCE) ||
+	    vblk_config_read(vb, offsetof(struct virtio_blk_config, writeback), &wb, sizeof(wb)))
+		return;
+	bool was = vb->cfg.writeback != 0;
+	vb->cfg.writeback = wb;
+	if (was == (wb != 0))
+		return;
+	printf("%s: write cache now %s\n", vb->bd.name, wb ? "write-back" : "writethrough");
+	/*
+	 * Write-back: FLUSH is needed from now on. Back to writethrough,
+	 * BLK_F_FLUSH stays: what the cache took before the switch may still
+	 * be volatile, and a flush costs a writethrough device nothing.
+	 */
+	if (vblk_write_back(vb))
+		vb->bd.flags |= BLK_F_FLUSH;
 }
 
 static void vblk_config_irq(void *ctx)
@@ -669,8 +748,9 @@ static void vblk_config_irq(void *ctx)
 		vblk_break(vb, "device needs reset");
 		return;
 	}
-	uint64_t cap;
-	if (vblk_read_capacity(vb, &cap) == 0 && cap != vb->bd.capacity) {
+	vblk_config_cache(vb);
+	uint64_t cap, raw;
+	if (vblk_read_capacity(vb, &cap, &raw) == 0 && cap != vb->bd.capacity) {
 		printf("%s: capacity changed from %llu to %llu sectors (%llu MiB)\n", vb->bd.name,
 		       (unsigned long long)vb->bd.capacity, (unsigned long long)cap,
 		       (unsigned long long)(cap >> 11));
@@ -766,7 +846,7 @@ static int vblk_wait(struct blk_dev *bd)
 			vb->wait_avg = vb->wait_avg - vb->wait_avg / 8 + took / 8;
 			return 0;
 		}
-		if (!bd->inflight)
+		if (!bd->inflight || vb->dead) /* nothing outstanding can complete */
 			return -ENODEV;
 		uint64_t now = rdtsc();
 		const char *dead = vblk_watchdog(vb, now);
@@ -839,25 +919,56 @@ static bool vblk_pow2(uint64_t x)
 	return x && !(x & (x - 1));
 }
 
-/* Limits from configuration, each checked; NULL or why the device is unusable. */
+/*
+ * A configuration value the driver does not take as it is (out of range, or
+ * one that would make no request possible): the device still works with
+ * what the driver uses instead, as Linux goes on with a clamped value. Said
+ * once, at attach.
+ */
+static void vblk_config_note(const struct vblk *vb, const char *field, uint64_t value, const char *instead)
+{
+	printf("%s: device configuration %s = %llu: %s\n", vb->bd.name, field, (unsigned long long)value,
+	       instead);
+}
+
+#define VBLK_MAX_LBS 65536       /* blk_size the driver takes as its logical block */
+#define VBLK_MAX_PBS (1u << 20)  /* physical block size believed (topology) */
+
+/*
+ * Limits from configuration. Every value is the device's (untrusted): out
+ * of range, it is clamped or ignored and said so (vblk_config_note). NULL,
+ * or why the device cannot take a single request.
+ */
 static const char *vblk_limits(struct vblk *vb, uint16_t qsize)
 {
 	struct virtio_blk_config *c = &vb->cfg;
 	struct virtio_dev *vd = vb->vd;
 	vb->bd.lbs = BLK_SECTOR_SIZE;
 	if (virtio_has(vd, VIRTIO_BLK_F_BLK_SIZE)) {
-		if (!vblk_pow2(c->blk_size) || c->blk_size < 512 || c->blk_size > 65536)
-			return "blk_size not a power of two in 512..65536";
-		vb->bd.lbs = c->blk_size;
+		/* 5.2.5: an optimal size; the protocol's unit stays 512 bytes, which every device takes. */
+		if (!vblk_pow2(c->blk_size) || c->blk_size < BLK_SECTOR_SIZE || c->blk_size > VBLK_MAX_LBS)
+			vblk_config_note(vb, "blk_size", c->blk_size,
+					 "not a power of two in 512..65536, ignored: 512-byte blocks");
+		else
+			vb->bd.lbs = c->blk_size;
 	}
 	vb->bd.pbs = vb->bd.lbs;
-	if (virtio_has(vd, VIRTIO_BLK_F_TOPOLOGY) && c->topology.physical_block_exp <= 8)
-		vb->bd.pbs = vb->bd.lbs << c->topology.physical_block_exp;
+	uint8_t exp = c->topology.physical_block_exp;
+	if (virtio_has(vd, VIRTIO_BLK_F_TOPOLOGY) && exp) {
+		if (exp > 20 || ((uint64_t)vb->bd.lbs << exp) > VBLK_MAX_PBS)
+			vblk_config_note(vb, "topology.physical_block_exp", exp,
+					 "a physical block over 1 MiB, ignored: physical = logical block");
+		else
+			vb->bd.pbs = vb->bd.lbs << exp;
+	}
 	vb->max_segs = VBLK_MAX_SEGS;
 	if (virtio_has(vd, VIRTIO_BLK_F_SEG_MAX)) {
-		if (c->seg_max == 0)
-			return "seg_max is 0";
-		vb->max_segs = MIN(vb->max_segs, c->seg_max);
+		uint32_t seg_max = c->seg_max;
+		if (seg_max == 0) {
+			vblk_config_note(vb, "seg_max", 0, "no data segment at all: one per request");
+			seg_max = 1;
+		}
+		vb->max_segs = MIN(vb->max_segs, seg_max);
 	}
 	/* A direct chain (header, data..., status) must fit in the ring. */
 	if (qsize < 3)
@@ -865,42 +976,63 @@ static const char *vblk_limits(struct vblk *vb, uint16_t qsize)
 	vb->max_segs = MIN(vb->max_segs, (uint32_t)qsize - 2);
 	vb->seg_bytes = VBLK_SEG_CAP;
 	if (virtio_has(vd, VIRTIO_BLK_F_SIZE_MAX)) {
-		if (c->size_max < BLK_SECTOR_SIZE)
-			return "size_max below 512 bytes";
-		vb->seg_bytes = MIN(vb->seg_bytes, ALIGN_DOWN(c->size_max, BLK_SECTOR_SIZE));
+		if (c->size_max < BLK_SECTOR_SIZE) {
+			/* Data comes in whole sectors: one sector is the smallest segment there is. */
+			vblk_config_note(vb, "size_max", c->size_max, "below one sector: 512-byte segments");
+			vb->seg_bytes = BLK_SECTOR_SIZE;
+		} else {
+			vb->seg_bytes = MIN(vb->seg_bytes, ALIGN_DOWN(c->size_max, BLK_SECTOR_SIZE));
+		}
 	}
 	uint64_t part = MIN((uint64_t)vb->seg_bytes * vb->max_segs, (uint64_t)VBLK_PART_CAP);
 	vb->max_part = (uint32_t)ALIGN_DOWN(part, (uint64_t)vb->bd.lbs);
 	if (vb->max_part < vb->bd.lbs)
 		return "seg_max * size_max smaller than one block";
 	vb->frag_check = vb->bd.lbs / BLK_SECTOR_SIZE > vb->max_segs;
+	/* 0 states no limit (Linux: UINT_MAX); below one block, the operation cannot be sent at all. */
 	vb->max_discard = vb->max_wz = VBLK_DWZ_CAP;
 	if (virtio_has(vd, VIRTIO_BLK_F_DISCARD) && c->max_discard_sectors)
 		vb->max_discard = MIN(vb->max_discard, c->max_discard_sectors);
 	if (virtio_has(vd, VIRTIO_BLK_F_WRITE_ZEROES) && c->max_write_zeroes_sectors)
 		vb->max_wz = MIN(vb->max_wz, c->max_write_zeroes_sectors);
-	if ((uint64_t)vb->max_discard << BLK_SECTOR_SHIFT < vb->bd.lbs ||
-	    (uint64_t)vb->max_wz << BLK_SECTOR_SHIFT < vb->bd.lbs)
-		return "discard/write-zeroes limit below one block";
+	if ((uint64_t)vb->max_discard << BLK_SECTOR_SHIFT < vb->bd.lbs) {
+		vblk_config_note(vb, "max_discard_sectors", vb->max_discard, "below one block: discard not used");
+		vb->max_discard = 0;
+	}
+	if ((uint64_t)vb->max_wz << BLK_SECTOR_SHIFT < vb->bd.lbs) {
+		vblk_config_note(vb, "max_write_zeroes_sectors", vb->max_wz,
+				 "below one block: write-zeroes not used");
+		vb->max_wz = 0;
+	}
+	if (virtio_has(vd, VIRTIO_BLK_F_CONFIG_WCE) && c->writeback > 1)
+		vblk_config_note(vb, "writeback", c->writeback, "neither 0 nor 1: taken as write-back");
 	return NULL;
 }
 
 /*
  * Request queues to set up: num_queues with VIRTIO_BLK_F_MQ (0 means 1),
- * at most VBLK_MAX_QUEUES and blk.queues, and only queues at least qsize long.
+ * at most VBLK_MAX_QUEUES and blk.queues, and only queues that exist and are
+ * at least qsize long.
  */
 static unsigned vblk_num_queues(struct vblk *vb, uint16_t qsize)
 {
 	struct virtio_dev *vd = vb->vd;
 	uint64_t n = 1, lim = VBLK_MAX_QUEUES;
-	if (virtio_has(vd, VIRTIO_BLK_F_MQ) && vb->cfg.num_queues > 1)
-		n = MIN((uint64_t)vb->cfg.num_queues, (uint64_t)VBLK_MAX_QUEUES);
+	if (virtio_has(vd, VIRTIO_BLK_F_MQ)) {
+		if (vb->cfg.num_queues == 0)
+			vblk_config_note(vb, "num_queues", 0, "no request queue: one");
+		n = MAX(MIN((uint64_t)vb->cfg.num_queues, (uint64_t)VBLK_MAX_QUEUES), 1);
+	}
 	const char *v = cmdline_get("blk.queues");
 	if (v && cmdline_parse_uint(v, &lim) == 0 && lim > 0)
 		n = MIN(n, lim);
 	unsigned i = 1;
 	while (i < n && vd->ops->queue_max(vd, i) >= qsize)
 		i++;
+	if (i < n)
+		printf("%s: device configuration num_queues = %u: the transport has %u as long as the first, "
+		       "using those\n",
+		       vb->bd.name, vb->cfg.num_queues, i);
 	return i;
 }
 
@@ -919,6 +1051,7 @@ int vblk_attach(struct virtio_dev *vd, const char *name, struct blk_dev **out)
 {
 	const char *why = NULL;
 	int err;
+	bool irqs = false; /* interrupts set up: released on failure */
 	struct vblk *vb = kzalloc(sizeof(*vb));
 	if (!vb)
 		return -ENOMEM;
@@ -936,7 +1069,7 @@ int vblk_attach(struct virtio_dev *vd, const char *name, struct blk_dev **out)
 	err = virtio_negotiate(vd, name, vblk_wanted);
 	if (err)
 		goto out_free;
-	err = virtio_config_snapshot(vd, 0, &vb->cfg, MIN((uint32_t)sizeof(vb->cfg), vd->config_len));
+	err = vblk_config_read(vb, 0, &vb->cfg, sizeof(vb->cfg));
 	if (err) {
 		why = "configuration never stable (generation kept changing)";
 		goto out_fail;
@@ -954,12 +1087,15 @@ int vblk_attach(struct virtio_dev *vd, const char *name, struct blk_dev **out)
 		err = -EINVAL;
 		goto out_fail;
 	}
-	uint64_t cap;
-	if (vblk_read_capacity(vb, &cap)) {
+	uint64_t cap, raw;
+	if (vblk_read_capacity(vb, &cap, &raw)) {
 		why = "capacity never stable";
 		err = -EIO;
 		goto out_fail;
 	}
+	if (cap != raw)
+		vblk_config_note(vb, "capacity", raw, cap < VBLK_MAX_CAPACITY ? "not whole blocks: rounded down"
+									    : "beyond 2^54 sectors: 2^54");
 	vb->bd.capacity = cap;
 
 	uint16_t ind_max = 0;
@@ -1001,11 +1137,8 @@ int vblk_attach(struct virtio_dev *vd, const char *name, struct blk_dev **out)
 			goto out_fail;
 		}
 	}
-	err = vd->ops->intr_setup(vd, vb->nq, vb->poll, vblk_queue_irq, vblk_config_irq, vb);
-	if (err) {
-		why = "cannot set up interrupts";
-		goto out_fail;
-	}
+	virtio_intr_setup(vd, name, vb->nq, vb->poll, vblk_queue_irq, vblk_config_irq, vb);
+	irqs = true;
 	vb->rearm = true;
 	if (vd->intr_mode == VIRTIO_INTR_POLL) {
 		vb->poll = true;
@@ -1029,11 +1162,11 @@ int vblk_attach(struct virtio_dev *vd, const char *name, struct blk_dev **out)
 	vb->bd.flags = BLK_F_GET_ID | (vb->poll ? BLK_F_POLLED : 0);
 	if (virtio_has(vd, VIRTIO_BLK_F_RO))
 		vb->bd.flags |= BLK_F_RO;
-	if (virtio_has(vd, VIRTIO_BLK_F_FLUSH))
+	if (vblk_write_back(vb))
 		vb->bd.flags |= BLK_F_FLUSH;
-	if (virtio_has(vd, VIRTIO_BLK_F_DISCARD))
+	if (virtio_has(vd, VIRTIO_BLK_F_DISCARD) && vb->max_discard)
 		vb->bd.flags |= BLK_F_DISCARD;
-	if (virtio_has(vd, VIRTIO_BLK_F_WRITE_ZEROES))
+	if (virtio_has(vd, VIRTIO_BLK_F_WRITE_ZEROES) && vb->max_wz)
 		vb->bd.flags |= BLK_F_WRITE_ZEROES;
 	vb->bd.max_req_bytes = vb->max_part;
 	/* Header, data and status: one slot as an indirect table, else three descriptors. */
@@ -1051,8 +1184,18 @@ int vblk_attach(struct virtio_dev *vd, const char *name, struct blk_dev **out)
 
 out_fail:
 	virtio_fail(vd, name, why ? why : "setup failed");
+	if (irqs) {
+		/* FAILED stops nothing by itself: the device must not reach a vector given to another. */
+		virtio_intr_release(vd);
+		if (vb->timer_vector > 0)
+			irq_free_vector(vb->timer_vector);
+	}
 out_free:
-	/* The device may have seen the ring: a failed device keeps its memory. */
+	/*
+	 * The device may have seen the rings: a failed device keeps their
+	 * memory. vb itself no handler reaches any more.
+	 */
+	kfree(vb);
 	return err ? err : -EIO;
 }
 
@@ -1091,9 +1234,7 @@ void vblk_describe(const struct blk_dev *bd, char *buf, unsigned len)
 	char feat[256];
 	virtio_feature_names(vb->vd->features, vblk_feature_name, feat, sizeof(feat));
 	uint64_t mib = bd->capacity >> 11;
-	const char *cache = !(bd->flags & BLK_F_FLUSH) ? "writethrough"
-			    : !virtio_has(vb->vd, VIRTIO_BLK_F_CONFIG_WCE) ? "write-back"
-			    : vb->cfg.writeback ? "write-back" : "writethrough";
+	const char *cache = vblk_write_back(vb) ? "write-back" : "writethrough";
 	snprintf(buf, len,
 		 "%s: virtio-blk at %s, %llu sectors (%llu MiB), block %u/%u, %s%s, queue %u%s, %s, "
 		 "max request %u KiB, %u queue%s, features %s",

@@ -9,20 +9,23 @@
  *               each checked to lie inside its (memory) BAR and to be long
  *               enough for what we access (4.1.4); none -> legacy, if BAR 0
  *               is I/O and the device transitional
- *   status      reset waits for 0 to read back (4.1.4.3.2)
+ *   status      reset waits (bounded) for 0 to read back (4.1.4.3.2), legacy too
  *   queues      modern: select, size, three addresses, MSI-X vector (read
  *               back: the device answers VIRTIO_MSI_NO_VECTOR when it
  *               cannot), enable; notify address = notify base +
  *               queue_notify_off * multiplier. Legacy: the device's fixed
  *               size, vector, then the ring's page number (4096-aligned
  *               layout: the driver sets it up with vd->ring_flags)
- *   interrupts  MSI-X: entry 0 configuration, entry 1+q queue q (entry 1
- *               shared by all queues when there are too few); INTx: the
- *               8259 line firmware wrote in PCI_INTERRUPT_LINE, shared by
- *               every device on it, the ISR register read (and so cleared)
- *               to learn which device and why (as Linux's vp_interrupt).
- *               Legacy device configuration moves from 0x14 to 0x18 while
- *               MSI-X is enabled.
+ *   interrupts  one way per intr_setup call (virtio_intr_setup() falls
+ *               back): MSI-X with entry 0 configuration and entry 1+q
+ *               queue q, or entry 1 shared by all queues; every vector
+ *               written is read back (refused: -EIO, nothing kept); INTx:
+ *               the 8259 line firmware wrote in PCI_INTERRUPT_LINE, made
+ *               level-triggered (ELCR), shared by every device on it, the
+ *               ISR register read (and so cleared) to learn which device
+ *               and why (as Linux's vp_interrupt). intr_release undoes
+ *               either. Legacy device configuration moves from 0x14 to
+ *               0x18 while MSI-X is on.
  */
 #include "drivers/virtio/virtio_pci.h"
 
@@ -49,6 +52,9 @@ struct vpci_dev {
 	uint16_t io;      /* legacy: I/O BAR 0 base, 0 for a modern device */
 	uint32_t io_len;
 	bool msix_on;
+	bool intx_on;     /* on vpci_intx_chain[its line] */
+	int vectors[VPCI_MAX_QUEUES + 2]; /* CPU vectors taken for MSI-X, given back by vpci_msix_off() */
+	unsigned nvectors;
 	uint8_t *common, *isr, *device, *notify_base;
 	uint32_t notify_len, notify_mult, device_len;
 	uint16_t num_queues;
@@ -74,19 +80,26 @@ static uint8_t vpci_get_status(struct virtio_dev *vd)
 	return mmio_read8(vpci(vd)->common + VIRTIO_PCI_COMMON_STATUS);
 }
 
-static int vpci_set_status(struct virtio_dev *vd, uint8_t status)
+/*
+ * After writing 0: the reset is complete when the status reads back 0
+ * (4.1.4.3.2; a legacy device too, as Linux reads it back). A device that
+ * never gets there within VPCI_RESET_TIMEOUT_US may still be using its
+ * queues: -ETIMEDOUT.
+ */
+static int vpci_reset_wait(struct virtio_dev *vd)
 {
-	struct vpci_dev *vp = vpci(vd);
-	mmio_write8(vp->common + VIRTIO_PCI_COMMON_STATUS, status);
-	if (status)
-		return 0;
-	/* 4.1.4.3.2: reset is complete when device_status reads back 0. */
 	for (unsigned us = 0; us < VPCI_RESET_TIMEOUT_US; us += 10) {
-		if (mmio_read8(vp->common + VIRTIO_PCI_COMMON_STATUS) == 0)
+		if (vd->ops->get_status(vd) == 0)
 			return 0;
 		udelay(10);
 	}
 	return -ETIMEDOUT;
+}
+
+static int vpci_set_status(struct virtio_dev *vd, uint8_t status)
+{
+	mmio_write8(vpci(vd)->common + VIRTIO_PCI_COMMON_STATUS, status);
+	return status ? 0 : vpci_reset_wait(vd);
 }
 
 static uint64_t vpci_get_features(struct virtio_dev *vd)
@@ -143,23 +156,32 @@ static uint16_t vpci_config_vector(struct vpci_dev *vp, uint16_t v)
 	return mmio_read16(vp->common + VIRTIO_PCI_COMMON_MSIX);
 }
 
+/* Write queue q's MSI-X entry and return what the device kept. */
+static uint16_t vpci_queue_vector_set(struct vpci_dev *vp, unsigned q, uint16_t v)
+{
+	if (vp->io) {
+		outw(vp->io + VIRTIO_PCI_LEGACY_QUEUE_SEL, (uint16_t)q);
+		outw(vp->io + VIRTIO_PCI_LEGACY_QUEUE_VECTOR, v);
+		return inw(vp->io + VIRTIO_PCI_LEGACY_QUEUE_VECTOR);
+	}
+	mmio_write16(vp->common + VIRTIO_PCI_COMMON_Q_SELECT, (uint16_t)q);
+	mmio_write16(vp->common + VIRTIO_PCI_COMMON_Q_MSIX, v);
+	return mmio_read16(vp->common + VIRTIO_PCI_COMMON_Q_MSIX);
+}
+
 /*
- * The selected queue's MSI-X entry (none without MSI-X), read back: the
- * device answers VIRTIO_MSI_NO_VECTOR when it cannot. 0 or -EIO.
+ * Queue q's MSI-X entry as intr_setup chose it (none without MSI-X), read
+ * back: the device answers VIRTIO_MSI_NO_VECTOR when it cannot. 0 or -EIO.
+ * Leaves q selected.
  */
 static int vpci_queue_vector(struct vpci_dev *vp, unsigned q)
 {
-	uint16_t want = vp->vd.intr_mode == VIRTIO_INTR_MSIX ? vp->q[q].entry : VIRTIO_MSI_NO_VECTOR;
-	uint16_t got;
-	if (vp->io) {
-		if (!vp->msix_on)
-			return 0; /* the register exists only while MSI-X is on */
-		outw(vp->io + VIRTIO_PCI_LEGACY_QUEUE_VECTOR, want);
-		got = inw(vp->io + VIRTIO_PCI_LEGACY_QUEUE_VECTOR);
-	} else {
-		mmio_write16(vp->common + VIRTIO_PCI_COMMON_Q_MSIX, want);
-		got = mmio_read16(vp->common + VIRTIO_PCI_COMMON_Q_MSIX);
+	uint16_t want = vp->msix_on ? vp->q[q].entry : VIRTIO_MSI_NO_VECTOR;
+	if (vp->io && !vp->msix_on) {
+		outw(vp->io + VIRTIO_PCI_LEGACY_QUEUE_SEL, (uint16_t)q);
+		return 0; /* the register exists only while MSI-X is on */
 	}
+	uint16_t got = vpci_queue_vector_set(vp, q, want);
 	if (want != VIRTIO_MSI_NO_VECTOR && got != want) {
 		printf("virtio-pci %s: device refused MSI-X entry %u for queue %u\n", vp->vd.where, want, q);
 		return -EIO;
@@ -176,9 +198,8 @@ static uint8_t vleg_get_status(struct virtio_dev *vd)
 
 static int vleg_set_status(struct virtio_dev *vd, uint8_t status)
 {
-	/* Writing 0 resets; a legacy device is reset when the write returns. */
 	outb(vpci(vd)->io + VIRTIO_PCI_LEGACY_STATUS, status);
-	return 0;
+	return status ? 0 : vpci_reset_wait(vd);
 }
 
 static uint64_t vleg_get_features(struct virtio_dev *vd)
@@ -332,71 +353,116 @@ static void vpci_intx_irq(void *ctx)
 	}
 }
 
-/* A vector routed to fn, remembered in taken[] so a failed setup can give it back. */
-static int vpci_vector(irq_handler_fn fn, void *ctx, int *taken, unsigned *ntaken)
+/* A CPU vector routed to fn, remembered in vp->vectors[] so vpci_msix_off() gives it back. */
+static int vpci_vector(struct vpci_dev *vp, irq_handler_fn fn, void *ctx)
 {
 	int v = irq_alloc_vector();
 	if (v < 0)
 		return v;
-	taken[(*ntaken)++] = v;
+	vp->vectors[vp->nvectors++] = v;
 	int err = irq_register(v, fn, ctx);
 	return err ? err : v;
 }
 
 /*
- * Entry 0 for configuration changes; entry 1 + q for queue q, or, when the
- * device has fewer entries than queues + 1 (but at least 2), entry 1 shared
- * by every queue (its handler cannot tell which: all are drained, as Linux's
- * shared-vector fallback).
+ * MSI-X off: no vector left in the device, MSI-X disabled, INTx kept
+ * disabled (a failed device must not raise a line others may share), the
+ * CPU vectors and their handlers given back.
  */
-static int vpci_msix_setup(struct vpci_dev *vp, unsigned nq, bool poll)
+static void vpci_msix_off(struct vpci_dev *vp)
+{
+	if (!vp->msix_on)
+		return;
+	vpci_config_vector(vp, VIRTIO_MSI_NO_VECTOR);
+	for (unsigned q = 0; q < vp->nq; q++) {
+		vp->q[q].entry = VIRTIO_MSI_NO_VECTOR;
+		vpci_queue_vector_set(vp, q, VIRTIO_MSI_NO_VECTOR);
+	}
+	pci_msix_disable(vp->pd);
+	pci_command(vp->pd, PCI_COMMAND_INTX_DISABLE, 0);
+	vp->msix_on = false;
+	while (vp->nvectors)
+		irq_free_vector(vp->vectors[--vp->nvectors]);
+}
+
+/*
+ * MSI-X for `plan`: entry 0 for configuration changes; entry 1 + q for
+ * queue q (PER_QUEUE), entry 1 for every queue (SHARED: its handler cannot
+ * tell which, so all are drained, as Linux's shared-vector fallback), or
+ * none (CONFIG_ONLY). Each vector written is read back. 0, -EIO when the
+ * device refused one, -ENODEV when the device has too few entries.
+ */
+static int vpci_msix_setup(struct vpci_dev *vp, unsigned nq, enum virtio_irq_plan plan)
 {
 	struct pci_dev *pd = vp->pd;
-	bool shared = !poll && pd->msix_size < nq + 1;
-	if (!pd->msix_cap || pd->msix_size < (poll ? 1 : 2))
+	unsigned need = plan == VIRTIO_IRQ_MSIX_PER_QUEUE ? nq + 1 : plan == VIRTIO_IRQ_MSIX_SHARED ? 2 : 1;
+	if (!pd->msix_cap || pd->msix_size < need)
 		return -ENODEV;
-	int taken[VPCI_MAX_QUEUES + 2];
-	unsigned ntaken = 0;
 	int err = pci_msix_enable(pd);
 	if (err)
 		return err;
 	vp->msix_on = true;
-	int v = vpci_vector(vpci_msix_config_irq, vp, taken, &ntaken);
-	if (v < 0)
-		goto out_disable;
+	int v = vpci_vector(vp, vpci_msix_config_irq, vp);
+	if (v < 0) {
+		err = v;
+		goto fail;
+	}
 	pci_msix_route(pd, 0, v);
-	if (vpci_config_vector(vp, 0) != 0)
-		goto out_disable;
-	if (shared) {
-		v = vpci_vector(vpci_msix_shared_irq, vp, taken, &ntaken);
-		if (v < 0)
-			goto out_disable;
+	if (vpci_config_vector(vp, 0) != 0) {
+		printf("virtio-pci %s: device refused MSI-X entry 0 for configuration changes\n", vp->vd.where);
+		err = -EIO;
+		goto fail;
+	}
+	if (plan == VIRTIO_IRQ_MSIX_SHARED) {
+		if ((v = vpci_vector(vp, vpci_msix_shared_irq, vp)) < 0) {
+			err = v;
+			goto fail;
+		}
 		pci_msix_route(pd, 1, v);
 	}
 	for (unsigned q = 0; q < nq; q++) {
 		vp->q[q].vp = vp;
 		vp->q[q].index = q;
 		vp->q[q].entry = VIRTIO_MSI_NO_VECTOR;
-		if (poll)
-			continue;
-		if (shared) {
+		if (plan == VIRTIO_IRQ_MSIX_SHARED) {
 			vp->q[q].entry = 1;
-			continue;
+		} else if (plan == VIRTIO_IRQ_MSIX_PER_QUEUE) {
+			if ((v = vpci_vector(vp, vpci_msix_queue_irq, &vp->q[q])) < 0) {
+				err = v;
+				goto fail;
+			}
+			pci_msix_route(pd, 1 + q, v);
+			vp->q[q].entry = (uint16_t)(1 + q);
 		}
-		v = vpci_vector(vpci_msix_queue_irq, &vp->q[q], taken, &ntaken);
-		if (v < 0)
-			goto out_disable;
-		pci_msix_route(pd, 1 + q, v);
-		vp->q[q].entry = (uint16_t)(1 + q);
+		if ((err = vpci_queue_vector(vp, q)))
+			goto fail;
 	}
 	return 0;
-out_disable:
-	vpci_config_vector(vp, VIRTIO_MSI_NO_VECTOR);
-	pci_msix_disable(pd);
-	vp->msix_on = false;
-	while (ntaken)
-		irq_free_vector(taken[--ntaken]);
-	return -EIO;
+fail:
+	vpci_msix_off(vp);
+	return err;
+}
+
+/* Take vp off its INTx line: the function's INTx disabled, the line masked once nobody is left on it. */
+static void vpci_intx_off(struct vpci_dev *vp)
+{
+	if (!vp->intx_on)
+		return;
+	unsigned line = vp->pd->irq_line;
+	pci_command(vp->pd, PCI_COMMAND_INTX_DISABLE, 0);
+	uint64_t flags = irq_save();
+	struct vpci_dev **p = &vpci_intx_chain[line];
+	while (*p && *p != vp)
+		p = &(*p)->intx_next;
+	if (*p)
+		*p = vp->intx_next;
+	bool alone = !vpci_intx_chain[line];
+	irq_restore(flags);
+	if (alone) {
+		pic_mask(line);
+		irq_unregister(PIC_VECTOR_BASE + (int)line);
+	}
+	vp->intx_on = false;
 }
 
 static int vpci_intx_setup(struct vpci_dev *vp)
@@ -404,23 +470,40 @@ static int vpci_intx_setup(struct vpci_dev *vp)
 	unsigned line = vp->pd->irq_line;
 	if (!vp->pd->irq_pin || line == 0 || line >= VPCI_PIC_LINES)
 		return -ENODEV;
+	/*
+	 * PCI INTx is level-triggered and shared (PCI 3.0, 2.2.6); the 8259
+	 * line must be too, whatever the firmware left in the ELCR.
+	 */
+	bool was_level;
+	int err = pic_set_level(line, &was_level);
+	if (err) {
+		printf("virtio-pci %s: INTx line %u cannot be made level-triggered at the 8259 (%d)\n",
+		       vp->vd.where, line, err);
+		return -ENODEV;
+	}
+	if (!was_level)
+		printf("virtio-pci %s: INTx line %u was edge-triggered at the 8259: made level-triggered (ELCR)\n",
+		       vp->vd.where, line);
 	pci_command(vp->pd, 0, PCI_COMMAND_INTX_DISABLE);
 	uint64_t flags = irq_save();
 	bool first = !vpci_intx_chain[line];
 	vp->intx_next = vpci_intx_chain[line];
 	vpci_intx_chain[line] = vp;
+	vp->intx_on = true;
 	irq_restore(flags);
 	if (first) {
-		int err = irq_register(PIC_VECTOR_BASE + (int)line, vpci_intx_irq, &vpci_intx_chain[line]);
-		if (err)
+		err = irq_register(PIC_VECTOR_BASE + (int)line, vpci_intx_irq, &vpci_intx_chain[line]);
+		if (err) {
+			vpci_intx_off(vp);
 			return err;
+		}
 		pic_unmask(line);
 	}
 	return 0;
 }
 
-static int vpci_intr_setup(struct virtio_dev *vd, unsigned nq, bool poll, virtio_queue_fn qfn,
-			   virtio_config_fn cfn, void *ctx)
+static int vpci_intr_setup(struct virtio_dev *vd, unsigned nq, enum virtio_irq_plan plan,
+			   virtio_queue_fn qfn, virtio_config_fn cfn, void *ctx)
 {
 	struct vpci_dev *vp = vpci(vd);
 	if (nq > vp->num_queues || nq > VPCI_MAX_QUEUES)
@@ -429,22 +512,28 @@ static int vpci_intr_setup(struct virtio_dev *vd, unsigned nq, bool poll, virtio
 	vp->qfn = qfn;
 	vp->cfn = cfn;
 	vp->ctx = ctx;
-	if (vpci_msix_setup(vp, nq, poll) == 0) {
-		/* Polling keeps the configuration vector; queues get VIRTIO_MSI_NO_VECTOR. */
-		vd->intr_mode = poll ? VIRTIO_INTR_POLL : VIRTIO_INTR_MSIX;
-		return 0;
+	int err;
+	switch (plan) {
+	case VIRTIO_IRQ_INTX:
+		err = vpci_intx_setup(vp);
+		vd->intr_mode = err ? VIRTIO_INTR_POLL : VIRTIO_INTR_INTX;
+		return err;
+	case VIRTIO_IRQ_CONFIG_ONLY:
+		vd->intr_mode = VIRTIO_INTR_POLL;
+		return vpci_msix_setup(vp, nq, plan);
+	default:
+		err = vpci_msix_setup(vp, nq, plan);
+		vd->intr_mode = err ? VIRTIO_INTR_POLL : VIRTIO_INTR_MSIX;
+		return err;
 	}
+}
+
+static void vpci_intr_release(struct virtio_dev *vd)
+{
+	struct vpci_dev *vp = vpci(vd);
+	vpci_msix_off(vp);
+	vpci_intx_off(vp);
 	vd->intr_mode = VIRTIO_INTR_POLL;
-	if (poll)
-		return 0;
-	int err = vpci_intx_setup(vp);
-	if (err) {
-		printf("virtio-pci %s: no MSI-X and no usable INTx line (%u): polling\n", vd->where,
-		       vp->pd->irq_line);
-		return 0;
-	}
-	vd->intr_mode = VIRTIO_INTR_INTX;
-	return 0;
 }
 
 static const struct virtio_ops vpci_ops = {
@@ -458,6 +547,7 @@ static const struct virtio_ops vpci_ops = {
 	.queue_setup = vpci_queue_setup,
 	.notify = vpci_notify,
 	.intr_setup = vpci_intr_setup,
+	.intr_release = vpci_intr_release,
 };
 
 static const struct virtio_ops vleg_ops = {
@@ -471,6 +561,7 @@ static const struct virtio_ops vleg_ops = {
 	.queue_setup = vleg_queue_setup,
 	.notify = vleg_notify,
 	.intr_setup = vpci_intr_setup,
+	.intr_release = vpci_intr_release,
 };
 
 /* ---- probe ---- */

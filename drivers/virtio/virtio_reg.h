@@ -30,9 +30,10 @@
 #define VIRTIO_F_INDIRECT_DESC 28  /* 2.7.5.3 */
 #define VIRTIO_F_EVENT_IDX 29      /* 2.7.7, 2.7.10 */
 #define VIRTIO_F_VERSION_1 32
-#define VIRTIO_F_ACCESS_PLATFORM 33
+#define VIRTIO_F_ACCESS_PLATFORM 33 /* addresses are the platform's bus addresses (6.1) */
 #define VIRTIO_F_RING_PACKED 34
 #define VIRTIO_F_IN_ORDER 35
+#define VIRTIO_F_ORDER_PLATFORM 36 /* barriers suitable for hardware devices (6.1) */
 #define VIRTIO_F_NOTIFICATION_DATA 38
 
 /* ---- 2.7.5 The virtqueue descriptor table ---- */

@@ -113,6 +113,7 @@ int virtq_setup(struct virtq *vq, uint16_t size, void *ring, void *priv, uint16_
 	vq->kicked_idx = 0;
 	vq->last_used = 0;
 	vq->event_idx = (flags & VIRTQ_EVENT_IDX) != 0;
+	vq->legacy_used_len = (flags & VIRTQ_LEGACY) != 0;
 	virtq_slots_init(vq);
 	virtq_ring_store16(&vq->avail->flags, 0);
 	virtq_ring_store16(&vq->avail->idx, 0);
@@ -153,7 +154,7 @@ int virtq_add_check(const struct virtq *vq, const struct virtq_buf *bufs, unsign
 	return 0;
 }
 
-struct virtq_slot *virtq_used_check(struct virtq *vq, uint32_t id, uint32_t len)
+struct virtq_slot *virtq_used_check(struct virtq *vq, uint32_t id, uint32_t *len, bool len_means_something)
 {
 	if (id >= vq->size) {
 		virtq_break(vq, "used id out of range");
@@ -164,10 +165,13 @@ struct virtq_slot *virtq_used_check(struct virtq *vq, uint32_t id, uint32_t len)
 		virtq_break(vq, "used id not outstanding (or completed twice)");
 		return NULL;
 	}
-	if (len > hs->wlen) {
+	if (*len <= hs->wlen)
+		return hs;
+	if (len_means_something) {
 		virtq_break(vq, "used length beyond the chain's writable bytes");
 		return NULL;
 	}
+	*len = hs->wlen; /* no caller reads past what it gave */
 	return hs;
 }
 
@@ -348,7 +352,7 @@ void *virtq_get(struct virtq *vq, uint32_t *len)
 	struct virtq_used_elem *e = &vq->used->ring[vq->last_used & (vq->size - 1)];
 	uint32_t id = virtq_ring_load32(&e->id);
 	uint32_t l = virtq_ring_load32(&e->len);
-	struct virtq_slot *hs = virtq_used_check(vq, id, l);
+	struct virtq_slot *hs = virtq_used_check(vq, id, &l, !vq->legacy_used_len);
 	if (!hs)
 		return NULL;
 	vq->last_used++;

@@ -20,11 +20,18 @@
  *
  * A device that breaks the ring protocol (used id out of range or not an
  * in-flight head, a chain completed twice, a used length beyond the chain's
- * writable bytes, used->idx ahead of what is outstanding; packed: a used
- * descriptor with the wrong wrap counter, or one while nothing is
- * outstanding) marks the queue
+ * writable bytes where the length means something, used->idx ahead of what
+ * is outstanding; packed: a used descriptor with the wrong wrap counter, or
+ * one while nothing is outstanding) marks the queue
  * broken: nothing more is taken from the used ring, virtq_add() refuses, and
  * virtq_detach() hands back every outstanding token so the caller can fail it.
+ *
+ * Used lengths that mean nothing are not held against the device: on the
+ * legacy interface (VIRTQ_LEGACY; 2.7.8.1, 5.2.6.3: old devices put the whole
+ * chain's length there, and drivers ignore it), and in a packed used
+ * descriptor without VIRTQ_DESC_F_WRITE (2.8.3, 2.8.4: reserved, ignored; QEMU
+ * 7.2 never sets the flag). virtq_get() then reports the device's value
+ * capped at the chain's writable bytes.
  */
 #ifndef DRIVERS_VIRTIO_VIRTQ_H
 #define DRIVERS_VIRTIO_VIRTQ_H
@@ -81,6 +88,7 @@ struct virtq {
 	uint16_t inflight;    /* chains the device holds */
 	uint16_t avail_flags; /* shadow of avail->flags */
 	bool event_idx;       /* VIRTIO_F_EVENT_IDX negotiated */
+	bool legacy_used_len; /* split, VIRTQ_LEGACY: used lengths are the device's guess, not checked */
 	bool packed;          /* VIRTIO_F_RING_PACKED: the fields below, not avail/used */
 	bool in_order;        /* packed with VIRTIO_F_IN_ORDER: one used descriptor may end a batch */
 	bool avail_wrap;      /* packed: Driver Ring Wrap Counter (2.8.1), starts at 1 */
@@ -184,8 +192,12 @@ void *virtq_detach(struct virtq *vq);
 /* virtq_add()'s argument and room checks: 0 (and the writable bytes, the cost) or its error. */
 int virtq_add_check(const struct virtq *vq, const struct virtq_buf *bufs, unsigned nout,
 		    unsigned nin, const void *token, uint32_t *wlen, unsigned *cost);
-/* The slot of a used id (head or buffer ID) and length the device wrote, or NULL after virtq_break(). */
-struct virtq_slot *virtq_used_check(struct virtq *vq, uint32_t id, uint32_t len);
+/*
+ * The slot of a used id (head or buffer ID), or NULL after virtq_break().
+ * *len, the length the device wrote: checked against the chain's writable
+ * bytes when len_means_something, else capped at them.
+ */
+struct virtq_slot *virtq_used_check(struct virtq *vq, uint32_t id, uint32_t *len, bool len_means_something);
 /* Every slot free and linked, counters and the broken state cleared (vq->size set). */
 void virtq_slots_init(struct virtq *vq);
 

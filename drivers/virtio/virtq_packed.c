@@ -27,8 +27,9 @@
  *
  * Everything the device writes is checked: used flags must carry the wrap
  * counter of the lap we expect (and appear only while something is
- * outstanding), the ID must be in range and outstanding, the length within
- * the chain's writable bytes; otherwise the queue is broken.
+ * outstanding), the ID must be in range and outstanding, the length (when
+ * the used descriptor carries WRITE) within the chain's writable bytes;
+ * otherwise the queue is broken.
  */
 #include "drivers/virtio/virtq.h"
 
@@ -96,6 +97,7 @@ int virtq_packed_setup(struct virtq *vq, uint16_t size, void *ring, void *priv, 
 	vq->last_used = 0;
 	vq->next_avail = 0;
 	vq->event_idx = (flags & VIRTQ_EVENT_IDX) != 0;
+	vq->legacy_used_len = false; /* no legacy packed ring: each used descriptor says (WRITE) */
 	vq->packed = true;
 	vq->in_order = (flags & VIRTQ_IN_ORDER) != 0;
 	/* 2.8.1: both wrap counters start at 1; a zeroed ring reads as neither available nor used. */
@@ -307,7 +309,8 @@ void *virtq_packed_get(struct virtq *vq, uint32_t *len)
 	barrier_consumer();
 	uint16_t id = virtq_ring_load16(&d->id);
 	uint32_t l = virtq_ring_load32(&d->len);
-	if (!virtq_used_check(vq, id, l))
+	/* 2.8.3, 2.8.4: the length counts only with WRITE, which says the device wrote into the buffer. */
+	if (!virtq_used_check(vq, id, &l, (flags & VIRTQ_DESC_F_WRITE) != 0))
 		return NULL;
 	if (vq->in_order && id != vq->pos_id[vq->last_used]) {
 		/*

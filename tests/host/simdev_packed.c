@@ -169,7 +169,9 @@ static void psim_write_used(struct psim *d, uint16_t id, uint32_t len, bool wrap
 	u->id = id;
 	u->len = len;
 	__atomic_thread_fence(__ATOMIC_RELEASE); /* id, len before the flags */
-	st16(&u->flags, wrap ? (PVIRTQ_DESC_F_AVAIL | PVIRTQ_DESC_F_USED) : 0);
+	/* 2.8.3: WRITE says the device wrote len bytes; without it len is reserved. */
+	uint16_t write = len ? VIRTQ_DESC_F_WRITE : 0;
+	st16(&u->flags, (uint16_t)((wrap ? (PVIRTQ_DESC_F_AVAIL | PVIRTQ_DESC_F_USED) : 0) | write));
 	uint32_t p = (uint32_t)d->used_pos + skip;
 	while (p >= d->size) {
 		p -= d->size;

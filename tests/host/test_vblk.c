@@ -11,6 +11,7 @@
  * Prints TEST <name> PASS|FAIL <reason>; exits 0 only if all passed.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,8 +24,44 @@
 #include "tests/host/simdev_packed.h"
 #include "tests/host/simdev_virtq.h"
 
+#define MAX(a, b) ((a) > (b) ? (a) : (b))
 
 /* ---- the kernel services the driver uses ---- */
+
+/* The console: what the driver printed since the last console_clear(), passed on to stdout. */
+static char t_console[32768];
+static size_t t_console_len;
+
+int printf(const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	size_t len = strlen(line);
+	if (len < sizeof(t_console) - t_console_len) {
+		memcpy(t_console + t_console_len, line, len + 1);
+		t_console_len += len;
+	}
+	fputs(line, stdout);
+	return n;
+}
+
+static void console_clear(void)
+{
+	t_console_len = 0;
+	t_console[0] = 0;
+}
+
+/* Lines of the console since console_clear() that contain needle. */
+static unsigned console_count(const char *needle)
+{
+	unsigned n = 0;
+	for (const char *p = t_console; (p = strstr(p, needle)); p += strlen(needle))
+		n++;
+	return n;
+}
 
 uint64_t simdev_tsc;
 bool simdev_irqs_masked;
@@ -34,6 +71,12 @@ void *kzalloc(size_t n);
 void *kzalloc(size_t n)
 {
 	return calloc(1, n);
+}
+
+void kfree(void *p);
+void kfree(void *p)
+{
+	free(p);
 }
 
 uint64_t frames_alloc(size_t npages, uint64_t align);
@@ -93,9 +136,17 @@ int irq_register(int vector, void (*handler)(void *), void *ctx)
 	return 0;
 }
 
+static int t_vectors_taken; /* irq_alloc_vector() less irq_free_vector() */
+
 int irq_alloc_vector(void)
 {
+	t_vectors_taken++;
 	return 100;
+}
+
+void irq_free_vector(int vector)
+{
+	t_vectors_taken--;
 }
 
 void lapic_timer_oneshot_ns(int vector, uint64_t ns)
@@ -115,12 +166,24 @@ void udelay(uint64_t us)
 /* ---- the fake transport and the simulated device ---- */
 
 enum fake_mode { FAKE_OK, FAKE_HOLD, FAKE_BAD_STATUS, FAKE_BAD_ID, FAKE_STARVE };
+/* What the device puts in a used length: the bytes it wrote, the whole chain's length, or junk. */
+enum fake_used_len { USED_LEN_WRITTEN, USED_LEN_CHAIN, USED_LEN_HUGE };
 
 struct fake {
 	struct virtio_dev vd;
 	uint8_t status;
 	uint64_t offered, accepted;
+	uint64_t required;       /* FEATURES_OK fails unless the driver accepts these (QEMU: iommu_platform=on) */
 	bool refuse_features, unstable_config;
+	bool reset_stuck;         /* a reset never completes: status never reads 0, the rings stay live */
+	unsigned irq_refuse;      /* 1 << plan: intr_setup plans whose vectors the device refuses */
+	bool no_intx;             /* no INTx line either */
+	enum virtio_irq_plan irq_plan;
+	bool irq_held;            /* interrupts set up and not released */
+	unsigned irq_releases;
+	bool refuse_queue;        /* queue_setup fails (the queue is unusable) */
+	bool refuse_driver_ok;    /* DRIVER_OK answered with DEVICE_NEEDS_RESET */
+	unsigned resets_failed;
 	uint8_t gen;
 	struct virtio_blk_config cfg;
 	uint16_t qmax;
@@ -131,6 +194,8 @@ struct fake {
 	uint8_t *disk;
 	uint64_t disk_bytes;
 	enum fake_mode mode;
+	enum fake_used_len used_len;
+	bool used_no_write;       /* packed: used descriptors without VIRTQ_DESC_F_WRITE */
 	uint64_t ioerr_sector;   /* IN/OUT touching it fail with IOERR (UINT64_MAX: none) */
 	bool unsupp_get_id;
 	unsigned notifies, interrupts, requests, flushes, discards, wzs;
@@ -139,6 +204,10 @@ struct fake {
 	uint64_t pauses;          /* cpu_pause() calls: how long the driver spun */
 	uint32_t max_segs_seen, max_seg_len_seen;
 	uint64_t order[4096];     /* first sector of each data request, in take order */
+	unsigned config_reads;
+	char bad_config_access[64]; /* the first configuration read that is not one field at its width */
+	bool tear_capacity;       /* the next read of capacity's low half changes it to torn_capacity */
+	uint64_t torn_capacity;
 	unsigned norder;
 	char err[200];            /* first protocol violation by the driver */
 };
@@ -188,10 +257,25 @@ static unsigned dev_bufs(unsigned i, struct simdev_buf *out, unsigned max)
 
 static void dev_complete_raw(unsigned i, uint32_t len)
 {
-	if (dev_packed())
-		psim_complete_raw(&psd, i, len);
-	else
+	if (!dev_packed()) {
 		simdev_complete_raw(&sd, i, len);
+		return;
+	}
+	uint16_t pos = psd.used_pos;
+	psim_complete_raw(&psd, i, len);
+	if (fk.used_no_write) /* as QEMU 7.2 writes used descriptors: never WRITE, whatever len says */
+		psd.desc[pos].flags &= (uint16_t)~VIRTQ_DESC_F_WRITE;
+}
+
+/* Bytes of every buffer of held chain i, readable and writable: what old devices put in used len. */
+static uint32_t dev_chain_bytes(unsigned i)
+{
+	struct simdev_buf b[300];
+	unsigned n = dev_bufs(i, b, 300);
+	uint32_t total = 0;
+	for (unsigned k = 0; k < n; k++)
+		total += b[k].len;
+	return total;
 }
 
 static void dev_push_bad_id(void)
@@ -226,14 +310,22 @@ static int f_set_status(struct virtio_dev *vd, uint8_t st)
 {
 	struct fake *f = fake(vd);
 	if (st == 0) {
+		if (f->reset_stuck) {
+			/* The transport's bounded wait for status 0, in vain; the device goes on. */
+			simdev_tsc += 1000000000ull;
+			f->resets_failed++;
+			return -ETIMEDOUT;
+		}
 		f->status = 0;
 		f->vq = NULL;
 		return 0;
 	}
 	if ((st & VIRTIO_STATUS_FEATURES_OK) && !(f->status & VIRTIO_STATUS_FEATURES_OK) &&
-	    (f->refuse_features || (f->accepted & ~f->offered)))
+	    (f->refuse_features || (f->accepted & ~f->offered) || (f->required & ~f->accepted)))
 		st &= (uint8_t)~VIRTIO_STATUS_FEATURES_OK;
 	f->status = st | (f->status & VIRTIO_STATUS_DEVICE_NEEDS_RESET);
+	if ((st & VIRTIO_STATUS_DRIVER_OK) && f->refuse_driver_ok)
+		f->status |= VIRTIO_STATUS_DEVICE_NEEDS_RESET;
 	return 0;
 }
 
@@ -253,11 +345,50 @@ static uint8_t f_generation(struct virtio_dev *vd)
 	return f->unstable_config ? f->gen++ : f->gen;
 }
 
+/*
+ * virtio 1.2, 5.2.4, written out from the specification: each field's offset
+ * and width. 4.1.3.1: a driver reads each with an access of its own width, a
+ * 64-bit field as two 32-bit accesses; nothing else is a field.
+ */
+static const struct {
+	unsigned off, width;
+} spec_blk_fields[] = {
+	{0, 8},                                   /* capacity */
+	{8, 4}, {12, 4},                          /* size_max, seg_max */
+	{16, 2}, {18, 1}, {19, 1},                /* geometry: cylinders, heads, sectors */
+	{20, 4},                                  /* blk_size */
+	{24, 1}, {25, 1}, {26, 2}, {28, 4},       /* topology */
+	{32, 1}, {34, 2},                         /* writeback, num_queues */
+	{36, 4}, {40, 4}, {44, 4}, {48, 4}, {52, 4}, /* discard, write zeroes limits */
+	{56, 1},                                  /* write_zeroes_may_unmap */
+};
+
+static bool spec_blk_access(unsigned off, unsigned width)
+{
+	for (size_t i = 0; i < sizeof(spec_blk_fields) / sizeof(spec_blk_fields[0]); i++) {
+		unsigned f = spec_blk_fields[i].off, w = spec_blk_fields[i].width;
+		if (w == 8 ? width == 4 && (off == f || off == f + 4) : off == f && width == w)
+			return true;
+	}
+	return false;
+}
+
 static uint32_t f_config_read(struct virtio_dev *vd, unsigned off, unsigned width)
 {
+	struct fake *f = fake(vd);
 	uint32_t v = 0;
+	f->config_reads++;
+	if (!spec_blk_access(off, width) && !f->bad_config_access[0])
+		snprintf(f->bad_config_access, sizeof(f->bad_config_access), "%u-byte read at offset %u",
+			 width, off);
 	if (off + width <= sizeof(fk.cfg))
-		memcpy(&v, (uint8_t *)&fake(vd)->cfg + off, width);
+		memcpy(&v, (uint8_t *)&f->cfg + off, width);
+	if (f->tear_capacity && off == 0 && width == 4) {
+		/* The capacity changes between its two halves (a resize racing the read). */
+		f->tear_capacity = false;
+		f->cfg.capacity = f->torn_capacity;
+		f->gen++;
+	}
 	return v;
 }
 
@@ -268,6 +399,8 @@ static uint16_t f_queue_max(struct virtio_dev *vd, unsigned q)
 
 static int f_queue_setup(struct virtio_dev *vd, unsigned q, struct virtq *vq)
 {
+	if (fake(vd)->refuse_queue)
+		return -EINVAL;
 	fake(vd)->vq = vq;
 	if (vq->packed)
 		psim_attach(&psd, vq);
@@ -281,15 +414,37 @@ static void f_notify(struct virtio_dev *vd, unsigned q)
 	fake(vd)->notifies++;
 }
 
-static int f_intr_setup(struct virtio_dev *vd, unsigned nq, bool poll, virtio_queue_fn qfn,
+/*
+ * Interrupts the way the driver asks, as a PCI function with MSI-X and an
+ * INTx line would set them up; the device may refuse a plan's vectors (as
+ * one reading back VIRTIO_MSI_NO_VECTOR) or have no INTx line.
+ */
+static int f_intr_setup(struct virtio_dev *vd, unsigned nq, enum virtio_irq_plan plan, virtio_queue_fn qfn,
 			virtio_config_fn cfn, void *ctx)
 {
 	struct fake *f = fake(vd);
+	if (f->irq_held && !f->err[0])
+		snprintf(f->err, sizeof(f->err), "intr_setup (plan %u) over interrupts already set up", plan);
+	if (f->irq_refuse & (1u << plan))
+		return -EIO;
+	if (plan == VIRTIO_IRQ_INTX && f->no_intx)
+		return -ENODEV;
 	f->qfn = qfn;
 	f->cfn = cfn;
 	f->ctx = ctx;
-	vd->intr_mode = poll ? VIRTIO_INTR_POLL : VIRTIO_INTR_MSIX;
+	f->irq_plan = plan;
+	f->irq_held = true;
+	vd->intr_mode = plan == VIRTIO_IRQ_INTX ? VIRTIO_INTR_INTX
+			: plan == VIRTIO_IRQ_CONFIG_ONLY ? VIRTIO_INTR_POLL : VIRTIO_INTR_MSIX;
 	return 0;
+}
+
+static void f_intr_release(struct virtio_dev *vd)
+{
+	struct fake *f = fake(vd);
+	f->irq_held = false;
+	f->irq_releases++;
+	vd->intr_mode = VIRTIO_INTR_POLL;
 }
 
 static const struct virtio_ops fake_ops = {
@@ -303,6 +458,7 @@ static const struct virtio_ops fake_ops = {
 	.queue_setup = f_queue_setup,
 	.notify = f_notify,
 	.intr_setup = f_intr_setup,
+	.intr_release = f_intr_release,
 };
 
 static void fake_fail(const char *what, uint64_t a)
@@ -321,7 +477,10 @@ static uint32_t fake_execute(unsigned i, uint8_t **statusp)
 {
 	struct simdev_buf b[300];
 	unsigned n = dev_bufs(i, b, 300);
-	uint32_t lbs = has(fk.accepted, VIRTIO_BLK_F_BLK_SIZE) ? fk.cfg.blk_size : 512;
+	/* A blk_size that is no block size at all: the device takes the protocol's 512-byte unit. */
+	uint32_t bs = fk.cfg.blk_size;
+	bool bs_ok = bs >= 512 && bs <= 65536 && !(bs & (bs - 1));
+	uint32_t lbs = has(fk.accepted, VIRTIO_BLK_F_BLK_SIZE) && bs_ok ? bs : 512;
 	if (n < 2 || b[0].writable || b[0].len != sizeof(struct virtio_blk_req_hdr) ||
 	    !b[n - 1].writable || b[n - 1].len != 1) {
 		fake_fail("chain is not header .. status", n);
@@ -338,7 +497,8 @@ static uint32_t fake_execute(unsigned i, uint8_t **statusp)
 		total += data[k].len;
 		if (data[k].len > fk.max_seg_len_seen)
 			fk.max_seg_len_seen = data[k].len;
-		if (has(fk.accepted, VIRTIO_BLK_F_SIZE_MAX) && data[k].len > fk.cfg.size_max)
+		/* A size_max below a sector is taken as one sector (the driver's smallest piece). */
+		if (has(fk.accepted, VIRTIO_BLK_F_SIZE_MAX) && data[k].len > MAX(fk.cfg.size_max, 512u))
 			fake_fail("segment larger than size_max", data[k].len);
 	}
 	fk.requests++;
@@ -349,7 +509,7 @@ static uint32_t fake_execute(unsigned i, uint8_t **statusp)
 		bool in = h->type == VIRTIO_BLK_T_IN;
 		if (nd > fk.max_segs_seen)
 			fk.max_segs_seen = nd;
-		if (has(fk.accepted, VIRTIO_BLK_F_SEG_MAX) && nd > fk.cfg.seg_max)
+		if (has(fk.accepted, VIRTIO_BLK_F_SEG_MAX) && nd > MAX(fk.cfg.seg_max, 1u))
 			fake_fail("more data segments than seg_max", nd);
 		if (nd == 0 || total % lbs || (h->sector * 512) % lbs)
 			fake_fail("data not a whole number of aligned blocks", h->sector);
@@ -444,11 +604,16 @@ static void fake_run(void)
 		uint32_t len = fake_execute(i, &status);
 		if (fk.mode == FAKE_BAD_STATUS && status)
 			*status = 7;
+		if (fk.used_len == USED_LEN_CHAIN)
+			len = dev_chain_bytes(i);
+		else if (fk.used_len == USED_LEN_HUGE)
+			len = 0xffffffffu;
 		dev_complete_raw(i, len);
 	}
-	if (dev_should_interrupt() && fk.vd.intr_mode == VIRTIO_INTR_MSIX) {
+	if (dev_should_interrupt() && fk.vd.intr_mode != VIRTIO_INTR_POLL) {
 		fk.interrupts++;
-		fk.qfn(fk.ctx, 0);
+		/* A shared vector or line does not say which queue. */
+		fk.qfn(fk.ctx, fk.irq_plan == VIRTIO_IRQ_MSIX_PER_QUEUE ? 0 : VIRTIO_QUEUE_ANY);
 	}
 }
 
@@ -503,6 +668,7 @@ struct fake_opts {
 	uint32_t seg_max, size_max, blk_size;
 	uint64_t disk_bytes;
 	bool legacy; /* the transport says legacy: 32 bits, no FEATURES_OK, 4096-aligned used ring */
+	void (*prepare)(struct fake *f); /* the test's last word on the fresh device, before attach */
 };
 
 /* A fresh fake device; attach the driver to it. */
@@ -532,6 +698,9 @@ static int setup(struct fake_opts o, struct blk_dev **bd)
 	fk.cfg.max_discard_seg = 1;
 	fk.cfg.max_write_zeroes_sectors = 24;
 	fk.cfg.max_write_zeroes_seg = 1;
+	if (o.prepare)
+		o.prepare(&fk);
+	console_clear();
 	return vblk_attach(&fk.vd, "vda", bd);
 }
 
@@ -564,11 +733,50 @@ static int t_attach(void)
 	char line[512];
 	vblk_describe(bd, line, sizeof(line));
 	HT_CHECK(strstr(line, "queue 64 (indirect), msix") && strstr(line, "EVENT_IDX"), "line: %.200s", line);
-	/* Features the device offers but we do not know are left alone. */
-	HT_CHECK(setup((struct fake_opts){.features = ALL_FEATURES | F(VIRTIO_BLK_F_GEOMETRY) |
-						   F(VIRTIO_F_ACCESS_PLATFORM)}, &bd) == 0, "attach");
+	/* Features the device offers but we do not use are left alone. */
+	HT_CHECK(setup((struct fake_opts){.features = ALL_FEATURES | F(VIRTIO_BLK_F_GEOMETRY) | F(38)}, &bd) == 0,
+		 "attach");
 	HT_CHECK(fk.accepted == ALL_FEATURES, "accepted unknown features %#llx",
 	      (unsigned long long)fk.accepted);
+	return 0;
+}
+
+/*
+ * A device that needs VIRTIO_F_ACCESS_PLATFORM and VIRTIO_F_ORDER_PLATFORM
+ * accepted (point 3; it may fail FEATURES_OK without them, 6.2, as QEMU's
+ * iommu_platform=on does): both accepted, named on the boot line, I/O works.
+ * On a legacy device, whose features end at bit 31, neither exists.
+ */
+static void platform_required(struct fake *f)
+{
+	f->required = F(VIRTIO_F_ACCESS_PLATFORM) | F(VIRTIO_F_ORDER_PLATFORM);
+}
+
+static int t_platform_features(void)
+{
+	struct blk_dev *bd;
+	int err = setup((struct fake_opts){.features = ALL_FEATURES | F(VIRTIO_F_ACCESS_PLATFORM) |
+							 F(VIRTIO_F_ORDER_PLATFORM),
+					   .prepare = platform_required},
+			&bd);
+	HT_CHECK(err == 0, "attach: %d (%s)", err, t_console);
+	HT_CHECK(fk.accepted == (ALL_FEATURES | F(VIRTIO_F_ACCESS_PLATFORM) | F(VIRTIO_F_ORDER_PLATFORM)),
+		 "accepted %#llx", (unsigned long long)fk.accepted);
+	char line[512];
+	vblk_describe(bd, line, sizeof(line));
+	HT_CHECK(strstr(line, "ACCESS_PLATFORM ORDER_PLATFORM"), "line: %.300s", line);
+	uint8_t *w = buffer(65536), *r = buffer(65536);
+	pattern(w, 65536, 11);
+	HT_CHECK(blk_write(bd, 0, w, 65536) == 0 && blk_read(bd, 0, r, 65536) == 0 && !memcmp(r, w, 65536),
+		 "I/O (%s)", fk.err);
+	HT_CHECK(setup((struct fake_opts){.features = (ALL_FEATURES & ~F(VIRTIO_F_VERSION_1)) |
+							F(VIRTIO_F_ACCESS_PLATFORM) | F(VIRTIO_F_ORDER_PLATFORM),
+					  .legacy = true},
+		       &bd) == 0 &&
+			 fk.accepted == (ALL_FEATURES & ~F(VIRTIO_F_VERSION_1)),
+		 "legacy: accepted %#llx", (unsigned long long)fk.accepted);
+	free(w);
+	free(r);
 	return 0;
 }
 
@@ -584,10 +792,11 @@ static int t_attach_failures(void)
 	fk.offered = ALL_FEATURES;
 	HT_CHECK(vblk_attach(&fk.vd, "vda", &bd) == -EIO && (fk.status & VIRTIO_STATUS_FAILED),
 	      "FEATURES_OK refusal not caught");
-	HT_CHECK(setup((struct fake_opts){.blk_size = 3000}, &bd) == -EINVAL &&
-		      (fk.status & VIRTIO_STATUS_FAILED), "blk_size 3000 accepted");
 	HT_CHECK(setup((struct fake_opts){.qmax = 2}, &bd) == -EINVAL, "queue of 2 accepted");
-	HT_CHECK(setup((struct fake_opts){.size_max = 100}, &bd) == -EINVAL, "size_max 100 accepted");
+	/* 4 KiB blocks cannot be sent in requests of at most 4 sectors (seg_max 4, size_max 100). */
+	HT_CHECK(setup((struct fake_opts){.blk_size = 4096, .seg_max = 4, .size_max = 100}, &bd) == -EINVAL &&
+			 (fk.status & VIRTIO_STATUS_FAILED),
+		 "4 KiB blocks in requests of 2 KiB accepted");
 	free(fk.disk);
 	memset(&fk, 0, sizeof(fk));
 	fk.unstable_config = true;
@@ -1067,6 +1276,382 @@ static int t_config_change(void)
 	return 0;
 }
 
+/*
+ * 4.1.3.1: every configuration field is read with an access of its own
+ * width (a 64-bit one as two 32-bit halves), at attach and on a
+ * configuration change, modern and legacy; a capacity that changes between
+ * its halves is read again (the generation counter, 2.5.1; two agreeing
+ * passes on legacy).
+ */
+static int t_config_widths(void)
+{
+	for (int legacy = 0; legacy < 2; legacy++) {
+		struct blk_dev *bd;
+		struct fake_opts o = {0};
+		if (legacy) {
+			o.features = ALL_FEATURES & ~F(VIRTIO_F_VERSION_1);
+			o.legacy = true;
+		}
+		HT_CHECK(setup(o, &bd) == 0, "attach (legacy %d)", legacy);
+		HT_CHECK(fk.config_reads > 0 && !fk.bad_config_access[0], "attach (legacy %d): %s", legacy,
+			 fk.bad_config_access);
+		fk.tear_capacity = true;
+		fk.torn_capacity = 0x100000000ull; /* 2 TiB: the high half changes too */
+		fk.cfg.capacity = 0xfffffff8ull;
+		fk.gen++;
+		fk.cfn(fk.ctx);
+		HT_CHECK(bd->capacity == 0x100000000ull, "legacy %d: capacity %#llx after a torn read", legacy,
+			 (unsigned long long)bd->capacity);
+		HT_CHECK(!fk.bad_config_access[0], "config change (legacy %d): %s", legacy, fk.bad_config_access);
+	}
+	return 0;
+}
+
+/* What qemu-storage-daemon's vhost-user-blk export reports (size_max 0), and worse. */
+static void cfg_out_of_range(struct fake *f)
+{
+	struct virtio_blk_config *c = &f->cfg;
+	c->size_max = 0;
+	c->seg_max = 0;
+	c->blk_size = 3000;
+	c->topology.physical_block_exp = 40;
+	c->writeback = 7;
+	c->num_queues = 0;
+}
+
+static void cfg_tiny_discard(struct fake *f)
+{
+	struct virtio_blk_config *c = &f->cfg;
+	c->max_discard_sectors = 1;
+	c->max_write_zeroes_sectors = 7;
+	c->capacity = 8193; /* not whole 4 KiB blocks */
+}
+
+static void cfg_huge_capacity(struct fake *f)
+{
+	f->cfg.capacity = ~0ull;
+}
+
+/*
+ * Configuration values outside what the driver takes (point 1): each is
+ * clamped or ignored, said once on the console, and the device works with
+ * what the driver uses instead; the device sees requests within its stated
+ * limits as clamped (a sector per segment, one segment per request).
+ */
+static int t_config_out_of_range(void)
+{
+	struct blk_dev *bd;
+	HT_CHECK(setup((struct fake_opts){.features = ALL_FEATURES | F(VIRTIO_BLK_F_MQ), .prepare = cfg_out_of_range},
+		       &bd) == 0,
+		 "attach refused: %s", t_console);
+	static const char *const said[] = {"size_max = 0:", "seg_max = 0:", "blk_size = 3000:",
+					   "physical_block_exp = 40:", "writeback = 7:", "num_queues = 0:"};
+	for (size_t i = 0; i < sizeof(said) / sizeof(said[0]); i++)
+		HT_CHECK(console_count(said[i]) == 1, "'%s' said %u times", said[i], console_count(said[i]));
+	HT_CHECK(bd->lbs == 512 && bd->pbs == 512 && bd->max_req_bytes == 512 && vblk_queue_count(bd) == 1,
+		 "lbs %u pbs %u max request %u, %u queues", bd->lbs, bd->pbs, bd->max_req_bytes,
+		 vblk_queue_count(bd));
+	uint8_t *w = buffer(65536), *r = buffer(65536);
+	pattern(w, 65536, 9);
+	HT_CHECK(blk_write(bd, 16, w, 65536) == 0 && blk_read(bd, 16, r, 65536) == 0 && blk_flush(bd) == 0,
+		 "I/O");
+	HT_CHECK(!memcmp(r, w, 65536) && !fk.err[0], "read back differs (%s)", fk.err);
+	HT_CHECK(fk.max_seg_len_seen == 512 && fk.max_segs_seen == 1 && fk.requests >= 256,
+		 "segments of up to %u bytes, %u per request, %u requests", fk.max_seg_len_seen,
+		 fk.max_segs_seen, fk.requests);
+	fk.cfn(fk.ctx); /* a configuration change reads capacity (and the cache mode), not the limits */
+	for (size_t i = 0; i < sizeof(said) / sizeof(said[0]); i++)
+		HT_CHECK(console_count(said[i]) == 1, "'%s' said again", said[i]);
+
+	/* Discard and write-zeroes limits below one block: not used; capacity rounded to whole blocks. */
+	HT_CHECK(setup((struct fake_opts){.blk_size = 4096, .prepare = cfg_tiny_discard}, &bd) == 0, "attach");
+	HT_CHECK(console_count("max_discard_sectors = 1:") == 1 && console_count("max_write_zeroes_sectors = 7:") == 1 &&
+			 console_count("capacity = 8193:") == 1,
+		 "console: %s", t_console);
+	HT_CHECK(!(bd->flags & (BLK_F_DISCARD | BLK_F_WRITE_ZEROES)) && bd->capacity == 8192,
+		 "flags %#x capacity %llu", bd->flags, (unsigned long long)bd->capacity);
+	struct blk_req q;
+	blk_req_init(&q, BLK_OP_DISCARD, 0, NULL, 4096, NULL, NULL);
+	HT_CHECK(blk_sync(bd, &q) == -EOPNOTSUPP && fk.discards == 0, "discard reached the device");
+	HT_CHECK(blk_write(bd, 8, w, 8192) == 0 && !fk.err[0], "write: %s", fk.err);
+
+	HT_CHECK(setup((struct fake_opts){.prepare = cfg_huge_capacity}, &bd) == 0, "attach");
+	HT_CHECK(bd->capacity == 1ull << 54 && console_count("capacity = 18446744073709551615:") == 1,
+		 "capacity %llu; console: %s", (unsigned long long)bd->capacity, t_console);
+	free(w);
+	free(r);
+	return 0;
+}
+
+/* A write and a read of 64 KiB, each as 16 requests at once; 0, or why not. */
+static const char *used_len_io(struct blk_dev *bd)
+{
+	static char why[200];
+	static struct blk_req req[16];
+	uint8_t *w = buffer(65536), *r = buffer(65536);
+	pattern(w, 65536, 13);
+	q_done = 0;
+	for (unsigned k = 0; k < 16; k++)
+		blk_req_init(&req[k], BLK_OP_WRITE, 64 + k * 8, w + k * 4096, 4096, q_done_fn, NULL);
+	for (unsigned k = 0; k < 16; k++)
+		blk_submit(bd, &req[k]);
+	blk_kick(bd);
+	while (q_done < 16 && bd->ops->wait(bd) == 0)
+		;
+	int err = q_done < 16 ? -ENODEV : 0;
+	for (unsigned k = 0; k < 16 && !err; k++)
+		err = req[k].status;
+	if (!err)
+		err = blk_read(bd, 64, r, 65536);
+	snprintf(why, sizeof(why), "I/O: %d, broken %d, content %s", err, bd->broken,
+		 memcmp(r, w, 65536) ? "differs" : "same");
+	bool ok = !err && !bd->broken && !memcmp(r, w, 65536);
+	free(w);
+	free(r);
+	return ok ? NULL : why;
+}
+
+/*
+ * Used lengths (point 4). On the legacy interface old devices put the whole
+ * chain's length (or anything) there and drivers ignore it (2.7.8.1,
+ * 5.2.6.3): I/O goes on. In a packed used descriptor without WRITE the
+ * length is reserved (2.8.3, 2.8.4; QEMU 7.2 never sets WRITE): ignored.
+ * Where it means something (a modern split ring, packed with WRITE), a
+ * length beyond the writable bytes still breaks the device.
+ */
+static int t_used_len(void)
+{
+	static const struct {
+		bool legacy, packed, no_write;
+		enum fake_used_len len;
+		bool tolerated;
+		const char *what;
+	} cases[] = {
+		{true, false, false, USED_LEN_CHAIN, true, "legacy, whole chain's length"},
+		{true, false, false, USED_LEN_HUGE, true, "legacy, 0xffffffff"},
+		{false, true, true, USED_LEN_HUGE, true, "packed without WRITE, 0xffffffff"},
+		{false, false, false, USED_LEN_CHAIN, false, "modern split, whole chain's length"},
+		{false, true, false, USED_LEN_HUGE, false, "packed with WRITE, 0xffffffff"},
+	};
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		struct blk_dev *bd;
+		fake_packed = cases[c].packed;
+		struct fake_opts o = {0};
+		if (cases[c].legacy) {
+			o.features = ALL_FEATURES & ~F(VIRTIO_F_VERSION_1);
+			o.legacy = true;
+		}
+		int err = setup(o, &bd);
+		fake_packed = false;
+		HT_CHECK(err == 0, "%s: attach", cases[c].what);
+		HT_CHECK(fk.vq && fk.vq->packed == cases[c].packed, "%s: ring", cases[c].what);
+		fk.used_len = cases[c].len;
+		fk.used_no_write = cases[c].no_write;
+		const char *why = used_len_io(bd);
+		if (cases[c].tolerated)
+			HT_CHECK(!why && !fk.err[0], "%s: %s %s", cases[c].what, why ? why : "", fk.err);
+		else
+			HT_CHECK(why && bd->broken && console_count("used length beyond the chain's writable bytes"),
+				 "%s: not caught (%s)", cases[c].what, t_console);
+	}
+	return 0;
+}
+
+static void reset_never_completes(struct fake *f)
+{
+	f->reset_stuck = true;
+}
+
+/*
+ * A device whose reset never completes (point 5). At attach: not attached,
+ * said so. After the watchdog: the requests on its rings are never handed
+ * back, even when the device later writes into their buffers and signals
+ * them; requests it never saw fail with -ENODEV; new requests fail at once
+ * and waits return -ENODEV instead of hanging. Reads, so that the late
+ * device writes into the buffers it kept.
+ */
+static int t_reset_stuck(void)
+{
+	struct blk_dev *bd;
+	HT_CHECK(setup((struct fake_opts){.prepare = reset_never_completes}, &bd) == -ETIMEDOUT &&
+			 (fk.status & VIRTIO_STATUS_FAILED) && console_count("its reset did not complete") == 1,
+		 "attached a device that never finished its reset: %s", t_console);
+
+	t_cmd_timeout = "1000";
+	int err = setup((struct fake_opts){.qmax = 16, .features = ALL_FEATURES & ~F(VIRTIO_F_INDIRECT_DESC)}, &bd);
+	t_cmd_timeout = NULL;
+	HT_CHECK(err == 0, "attach");
+	enum { N = 12 }; /* 5 fit a 16-entry ring as 3 descriptors each; 7 wait in the driver */
+	static struct blk_req req[N];
+	uint8_t *buf = buffer(N * 4096);
+	memset(buf, 0x11, N * 4096);
+	q_done = 0;
+	fk.mode = FAKE_HOLD;
+	for (unsigned k = 0; k < N; k++) {
+		blk_req_init(&req[k], BLK_OP_READ, k * 8, buf + k * 4096, 4096, q_done_fn, NULL);
+		HT_CHECK(blk_submit(bd, &req[k]) == 0, "submit %u", k);
+	}
+	blk_kick(bd);
+	fake_run();
+	unsigned on_ring = dev_nheld();
+	HT_CHECK(on_ring == 5, "%u requests reached the device", on_ring);
+	fk.reset_stuck = true;
+	while (bd->ops->wait(bd) == 0)
+		;
+	HT_CHECK(bd->broken && fk.resets_failed == 1 && console_count("its reset did not complete") == 1,
+		 "broken %d, %u failed resets; console: %s", bd->broken, fk.resets_failed, t_console);
+	unsigned failed = 0;
+	for (unsigned k = 0; k < N; k++) {
+		bool held = k < on_ring;
+		HT_CHECK(req[k].ctx == (void *)(uintptr_t)(held ? 0 : 1), "request %u (%s) completed %lu times", k,
+			 held ? "on the ring" : "never sent", (unsigned long)(uintptr_t)req[k].ctx);
+		failed += !held && req[k].status == -ENODEV;
+	}
+	HT_CHECK(failed == N - on_ring && bd->inflight == on_ring, "%u failed, %u in flight", failed, bd->inflight);
+	HT_CHECK(blk_read(bd, 0, buf, 4096) == -ENODEV && bd->ops->wait(bd) == -ENODEV, "a dead device took more");
+
+	/* The device wakes up and finishes what it held: its writes land, nothing is handed back. */
+	fk.mode = FAKE_OK;
+	for (int i = 0; i < 8 && dev_nheld(); i++)
+		fake_run();
+	HT_CHECK(dev_nheld() == 0 && fk.interrupts > 0, "device finished %u of %u, %u interrupts",
+		 on_ring - dev_nheld(), on_ring, fk.interrupts);
+	HT_CHECK(buf[0] == fk.disk[0] && buf[0] != 0x11, "the late device did not write its buffer");
+	HT_CHECK(bd->ops->wait(bd) == -ENODEV && bd->inflight == on_ring, "wait, %u in flight", bd->inflight);
+	for (unsigned k = 0; k < on_ring; k++)
+		HT_CHECK(req[k].ctx == NULL, "request %u handed back after the device wrote it", k);
+	free(buf); /* only now: the test knows the device is done with it */
+	return 0;
+}
+
+static void refuse_per_queue(struct fake *f)
+{
+	f->irq_refuse = 1u << VIRTIO_IRQ_MSIX_PER_QUEUE;
+}
+
+static void refuse_msix(struct fake *f)
+{
+	f->irq_refuse = (1u << VIRTIO_IRQ_MSIX_PER_QUEUE) | (1u << VIRTIO_IRQ_MSIX_SHARED);
+}
+
+static void refuse_all(struct fake *f)
+{
+	refuse_msix(f);
+	f->no_intx = true;
+}
+
+/*
+ * A device that refuses queue vectors (point 6): one MSI-X vector per queue
+ * refused -> one shared vector; MSI-X refused -> INTx; no INTx line either
+ * -> polling. Each says why once, and I/O completes by the interrupt (or by
+ * polling), 64 sleeping writes.
+ */
+static int t_irq_fallback(void)
+{
+	static const struct {
+		void (*prepare)(struct fake *f);
+		enum virtio_irq_plan plan;
+		const char *mode, *said;
+	} cases[] = {
+		{refuse_per_queue, VIRTIO_IRQ_MSIX_SHARED, "msix",
+		 "refused an MSI-X vector per queue: interrupts by one MSI-X vector shared by the queues"},
+		{refuse_msix, VIRTIO_IRQ_INTX, "intx", "refused an MSI-X vector per queue: interrupts by INTx"},
+		{refuse_all, VIRTIO_IRQ_CONFIG_ONLY, "poll", "no usable interrupt at fake (MSI-X refused, no INTx line): polling"},
+	};
+	uint8_t *buf = buffer(4096);
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		struct blk_dev *bd;
+		HT_CHECK(setup((struct fake_opts){.prepare = cases[c].prepare}, &bd) == 0, "case %zu: attach: %s", c,
+			 t_console);
+		HT_CHECK(fk.irq_plan == cases[c].plan && !strcmp(vblk_intr_mode(bd), cases[c].mode) &&
+				 console_count(cases[c].said) == 1,
+			 "case %zu: plan %u, mode %s; console: %s", c, fk.irq_plan, vblk_intr_mode(bd), t_console);
+		bd->wait_mode = BLK_WAIT_IRQ;
+		for (int i = 0; i < 64; i++)
+			HT_CHECK(blk_write(bd, (uint64_t)i * 8, buf, 4096) == 0, "case %zu: write %d", c, i);
+		bool polled = cases[c].plan == VIRTIO_IRQ_CONFIG_ONLY;
+		HT_CHECK(polled ? fk.interrupts == 0 && (bd->flags & BLK_F_POLLED) : fk.interrupts >= 60,
+			 "case %zu: %u interrupts for 64 sleeping writes", c, fk.interrupts);
+		HT_CHECK(!fk.err[0] && !bd->broken, "case %zu: %s", c, fk.err);
+	}
+	free(buf);
+	return 0;
+}
+
+static void queue_refused(struct fake *f)
+{
+	f->refuse_queue = true;
+}
+
+static void driver_ok_refused(struct fake *f)
+{
+	f->refuse_driver_ok = true;
+}
+
+/*
+ * An attach that fails after the interrupts were set up gives them back
+ * (point 6): the transport's vectors and handlers, and the driver's own
+ * timer vector; a failed device must not signal a vector reused by another.
+ */
+static int t_irq_release(void)
+{
+	static const struct {
+		void (*prepare)(struct fake *f);
+		const char *why;
+	} cases[] = {
+		{queue_refused, "queue setup refused"},
+		{driver_ok_refused, "device rejected DRIVER_OK"},
+	};
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		struct blk_dev *bd;
+		t_vectors_taken = 0;
+		HT_CHECK(setup((struct fake_opts){.prepare = cases[c].prepare}, &bd) < 0 &&
+				 (fk.status & VIRTIO_STATUS_FAILED) && console_count(cases[c].why) == 1,
+			 "%s: attached anyway; console: %s", cases[c].why, t_console);
+		HT_CHECK(!fk.irq_held && fk.irq_releases == 1, "%s: interrupts still set up (%u releases)",
+			 cases[c].why, fk.irq_releases);
+		HT_CHECK(t_vectors_taken == 0, "%s: %d vectors still taken", cases[c].why, t_vectors_taken);
+	}
+	return 0;
+}
+
+static void writethrough(struct fake *f)
+{
+	f->cfg.writeback = 0;
+}
+
+/*
+ * The write-cache mode (CONFIG_WCE's writeback field, point 6): a
+ * writethrough device needs no FLUSH; a configuration change to
+ * write-back makes BLK_F_FLUSH set and flushes reach the device; back to
+ * writethrough it stays set (the cache may still hold writes from before).
+ */
+static int t_config_wce(void)
+{
+	struct blk_dev *bd;
+	HT_CHECK(setup((struct fake_opts){.prepare = writethrough}, &bd) == 0, "attach");
+	char line[512];
+	vblk_describe(bd, line, sizeof(line));
+	HT_CHECK(!(bd->flags & BLK_F_FLUSH) && strstr(line, ", writethrough,"), "flags %#x, line %.200s", bd->flags,
+		 line);
+	HT_CHECK(blk_flush(bd) == 0 && fk.flushes == 0, "a writethrough device was sent FLUSH");
+	fk.cfg.writeback = 1;
+	fk.gen++;
+	fk.cfn(fk.ctx);
+	vblk_describe(bd, line, sizeof(line));
+	HT_CHECK((bd->flags & BLK_F_FLUSH) && strstr(line, ", write-back,") &&
+			 console_count("vda: write cache now write-back") == 1,
+		 "after the switch to write-back: flags %#x; console: %s", bd->flags, t_console);
+	HT_CHECK(blk_flush(bd) == 0 && fk.flushes == 1, "FLUSH did not reach a write-back device");
+	fk.cfg.writeback = 0;
+	fk.gen++;
+	fk.cfn(fk.ctx);
+	HT_CHECK((bd->flags & BLK_F_FLUSH) && console_count("vda: write cache now writethrough") == 1,
+		 "after the switch back: flags %#x; console: %s", bd->flags, t_console);
+	HT_CHECK(blk_flush(bd) == 0 && fk.flushes == 2 && !fk.err[0], "flush after the switch back (%s)", fk.err);
+	return 0;
+}
+
 /* ---- scatter-gather ---- */
 
 /*
@@ -1501,6 +2086,7 @@ static const struct {
 	{"blk_check", t_blk_check},
 	{"vblk_attach", t_attach},
 	{"vblk_attach_failures", t_attach_failures},
+	{"vblk_platform_features", t_platform_features},
 	{"vblk_split_indirect", t_split_indirect},
 	{"vblk_split_direct", t_split_direct},
 	{"vblk_software_queue", t_queue},
@@ -1519,6 +2105,13 @@ static const struct {
 	{"vblk_flush", t_flush},
 	{"vblk_discard_write_zeroes", t_discard_zeroes},
 	{"vblk_config_change", t_config_change},
+	{"vblk_config_widths", t_config_widths},
+	{"vblk_config_wce", t_config_wce},
+	{"vblk_config_out_of_range", t_config_out_of_range},
+	{"vblk_used_len", t_used_len},
+	{"vblk_reset_stuck", t_reset_stuck},
+	{"vblk_irq_fallback", t_irq_fallback},
+	{"vblk_irq_release", t_irq_release},
 	{"vblk_packed_split_indirect", t_split_indirect_packed},
 	{"vblk_packed_split_direct", t_split_direct_packed},
 	{"vblk_packed_software_queue", t_queue_packed},

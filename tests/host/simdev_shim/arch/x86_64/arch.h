@@ -41,6 +41,7 @@ static inline uint64_t ns_to_tsc(uint64_t ns) { return ns; }
 typedef void (*irq_handler_fn)(void *ctx);
 int irq_register(int vector, irq_handler_fn handler, void *ctx);
 int irq_alloc_vector(void);
+void irq_free_vector(int vector);
 void lapic_timer_oneshot_ns(int vector, uint64_t ns);
 uint64_t time_ns(void);
 void udelay(uint64_t us);

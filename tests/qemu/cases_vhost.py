@@ -6,6 +6,11 @@ qemu-storage-daemon (QEMU's own vhost-user-blk export): test=blk, test=fs
 (the image then checked on the host with fsck.quillfs -n and `quillfs cat`)
 and a short benchmark, on a transitional device and a modern-only one.
 
+tests/vhost/vhost_user_blk.py (this project's back-end, Python), serving
+correctly: test=blk on the transitional, modern-only and legacy-only device
+and with direct descriptors, and test=fs; the back-end checks every request
+against the rules a driver must follow and must have seen none broken.
+
 Guest RAM must be shared with the back-end: a memfd memory backend as the
 machine's RAM (-machine memory-backend=, QEMU 5.0 on; its size must be -m,
 512 MiB from tools/quill-run). The back-end's socket is waited for before
@@ -13,6 +18,7 @@ QEMU starts, and the back-end is stopped after QEMU ends, whatever happened
 (tests/run, services).
 """
 import os
+import re
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -23,6 +29,7 @@ import benchlib  # noqa: E402
 import cases_blk  # noqa: E402
 import cases_fs  # noqa: E402
 
+BACKEND = os.path.join(ROOT, "tests", "vhost", "vhost_user_blk.py")
 SHARED_RAM = ["-object", "memory-backend-memfd,id=mem,size=512M,share=on", "-machine", "memory-backend=mem"]
 TRANSITIONAL, MODERN, LEGACY = "", ",disable-legacy=on", ",disable-modern=on"
 PCI_ID = {TRANSITIONAL: "1001", MODERN: "1042", LEGACY: "1001"}
@@ -44,6 +51,13 @@ def qsd(image="{disk0}", sock="{tmp}/qsd.sock"):
         "--export", "type=vhost-user-blk,id=exp0,node-name=disk0,addr.type=unix,addr.path=%s,writable=on" % sock])
 
 
+def backend(fault="none", after=0, image="{disk0}", sock="{tmp}/vu.sock", extra=()):
+    """tests/vhost/vhost_user_blk.py serving image on sock, breaking `fault` after `after` requests."""
+    return dict(name="vublk", ready=sock, exits_with_qemu=True, argv=[
+        sys.executable, BACKEND, "--socket", sock, "--image", image, "--fault", fault,
+        "--after", str(after)] + list(extra))
+
+
 def variant_name(opts):
     return {TRANSITIONAL: "transitional", MODERN: "modern", LEGACY: "legacy"}[opts]
 
@@ -56,6 +70,41 @@ def variant_expect(opts, dev="vda"):
     else:
         exp.append(r"^%s: virtio-blk .*features .*VERSION_1" % dev)
     return exp
+
+
+def backend_stats(ctx):
+    """The back-end's closing counters: {"requests": N, ...}, or None."""
+    svc = ctx.services.get("vublk")
+    m = re.findall(r"^vublk: exit: (.*)$", svc.log() if svc else "", re.M)
+    if not m:
+        return None
+    return {k: int(v) for k, v in (kv.split("=") for kv in m[-1].split())}
+
+
+def backend_clean(ctx, fault=None):
+    """The back-end ran to its end, saw no rule broken by the driver, and injected `fault`."""
+    st = backend_stats(ctx)
+    if st is None:
+        return False, "the back-end printed no closing counters"
+    log = ctx.services["vublk"].log()
+    errs = re.findall(r"^vublk: (driver error: .*)$", log, re.M)
+    if st["driver_errors"] or errs:
+        return False, "back-end: %s" % (errs[0] if errs else "driver_errors=%d" % st["driver_errors"])
+    if fault and not re.search(r"^vublk: fault %s: " % re.escape(fault), log, re.M):
+        return False, "the back-end never injected the fault %s (requests=%d)" % (fault, st["requests"])
+    if not fault and st["faults"]:
+        return False, "the back-end injected %d faults" % st["faults"]
+    return True, ""
+
+
+def both(*checks):
+    def check(ctx):
+        for c in checks:
+            ok, why, *_ = c(ctx)
+            if not ok:
+                return False, why
+        return True, ""
+    return check
 
 
 def bench_sane(specs):
@@ -84,4 +133,24 @@ def qsd_cases(opts):
     ]
 
 
-CASES = qsd_cases(TRANSITIONAL) + qsd_cases(MODERN)
+# ---- the project's back-end, serving correctly ----
+
+def own_blk(name, opts=TRANSITIONAL, extra=(), expect=()):
+    return dict(name=name, cmdline="test=blk", raw_disks=True, disks=[dict(size="16M")],
+                services=[backend(extra=extra)], qemu=vhost_device("{tmp}/vu.sock", opts),
+                expect=cases_blk.BLK_EXPECT + variant_expect(opts) + [r"^blk: vda id 'quill-vublk'$"] + list(expect),
+                reject=cases_blk.NO_BREAKAGE, check=both(cases_blk.pattern_check, backend_clean), timeout=120)
+
+
+OWN = [
+    own_blk("vhost-own-blk-transitional", expect=[r"^vda: .*queue 128 \(indirect\), msix,"]),
+    own_blk("vhost-own-blk-modern", MODERN),
+    own_blk("vhost-own-blk-legacy", LEGACY, expect=[r"^vda: .*\(indirect\), msix,"]),
+    own_blk("vhost-own-blk-direct", extra=["--no-indirect"], expect=[r"^vda: .*, queue 128, msix,"]),
+    dict(name="vhost-own-fs", cmdline="test=fs", raw_disks=True, disks=[dict(size="64M")],
+         services=[backend()], qemu=vhost_device("{tmp}/vu.sock"), expect=cases_fs.FS_EXPECT,
+         reject=REJECT, check=both(cases_fs.check_tree, backend_clean), timeout=120),
+]
+
+
+CASES = qsd_cases(TRANSITIONAL) + qsd_cases(MODERN) + OWN

@@ -11,6 +11,20 @@ correctly: test=blk on the transitional, modern-only and legacy-only device
 and with direct descriptors, and test=fs; the back-end checks every request
 against the rules a driver must follow and must have seen none broken.
 
+Then one broken rule per case (the back-end's --fault modes). A fault case
+boots Quill with two disks: vda, a plain -drive if=virtio image, and vdb,
+the misbehaving device. The command line exercises both: test=fs on vda,
+then a benchmark on vdb, then reads on vda (blk.timeout_ms=3000 keeps the
+watchdog cases short).
+What each case asserts is the right behaviour: the kernel ends by itself
+(a timeout fails the case) with a line naming vdb and what it did wrong and
+a non-zero exit status, vda keeps working (the reads after the fault) and
+keeps its data (fsck.quillfs -n and the files' bytes on the host), and the
+back-end says it injected the fault and saw no rule broken by the driver.
+The kernel cannot point test=blk or test=fs at one disk (test=blk takes
+every disk and stops at the first failure, test=fs takes vda), hence the
+benchmark on vdb; bench=...:vdX chooses its device.
+
 Guest RAM must be shared with the back-end: a memfd memory backend as the
 machine's RAM (-machine memory-backend=, QEMU 5.0 on; its size must be -m,
 512 MiB from tools/quill-run). The back-end's socket is waited for before
@@ -19,6 +33,7 @@ QEMU starts, and the back-end is stopped after QEMU ends, whatever happened
 """
 import os
 import re
+import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -153,4 +168,96 @@ OWN = [
 ]
 
 
-CASES = qsd_cases(TRANSITIONAL) + qsd_cases(MODERN) + OWN
+# ---- one broken rule per case, beside a healthy disk ----
+
+BAD_RUN = "raw:randwrite:4k:qd4:64ios:vdb"     # on the misbehaving device
+GOOD_RUN = "raw:randread:4k:qd1:200ms:vda"     # on the healthy one, after it
+FAULT_CMDLINE = "test=fs bench=%s,%s blk.timeout_ms=3000" % (BAD_RUN, GOOD_RUN)
+BROKEN = r"^vdb: device broken: "
+
+
+def two_disks(sock="{tmp}/vu.sock", opts=""):
+    """vda: the healthy -drive if=virtio image (disk0), in the first free slot (00:03.0);
+    vdb: the back-end, placed after it at 00:05.0 (QEMU creates the -drive's device last)."""
+    return ["-drive", "if=virtio,format=raw,file={disk0}"] + vhost_device(sock, opts, addr="0x5")
+
+
+def fault_case(name, fault, expect, after=16, expect_exit=1, cmdline=FAULT_CMDLINE, reject=(),
+               check_bad=None, timeout=60):
+    """The misbehaving vdb beside a healthy vda: expect the kernel to end by itself, naming vdb
+    and what it did, with status expect_exit; vda's file system intact and vda still working."""
+    def check(ctx):
+        ok, why = backend_clean(ctx, fault)
+        if not ok:
+            return ok, why
+        ok, why = cases_fs.check_tree(ctx)  # ctx.disks[0] is vda
+        if not ok:
+            return False, "vda: " + why
+        ok, why = bench_sane([GOOD_RUN])(ctx)
+        if not ok:
+            return False, "vda after the fault: " + why
+        if check_bad:
+            return check_bad(ctx)
+        return True, ""
+    return dict(name=name, cmdline=cmdline, raw_disks=True, disks=[dict(size="32M"), dict(size="16M")],
+                services=[backend(fault, after, image="{disk1}")], qemu=two_disks(), expect_exit=expect_exit,
+                expect=[r"^vda: virtio-blk at 00:03\.0,", r"^TEST fs PASS$"] + list(expect)
+                + [r"^quill: exit %d$" % expect_exit],
+                reject=[r"CPU exception", r"^vda: device broken"] + ([r"^quill: exit 0$"] if expect_exit else [])
+                + list(reject), check=check, timeout=timeout)
+
+
+def bench_failed(why):
+    return r"^bench %s: FAILED \(%s\)$" % (re.escape(BAD_RUN), why)
+
+
+def flush_not_sent(ctx):
+    st = backend_stats(ctx)
+    if st["flushes"]:
+        return False, "%d FLUSH requests reached a device that offers no FLUSH" % st["flushes"]
+    img = ctx.disks[1]
+    r = subprocess.run([cases_fs.FSCK, "-n", img], capture_output=True, text=True)
+    if r.returncode != 0:
+        return False, "vdb: fsck.quillfs exit %d: %s" % (r.returncode, r.stdout.strip()[-300:])
+    return True, ""
+
+
+FAULTS = [
+    fault_case("vhost-fault-used-id-range", "used-id-range", [BROKEN + r"used id out of range"]),
+    fault_case("vhost-fault-used-id-free", "used-id-free", [BROKEN + r"used id not outstanding"]),
+    # The duplicate comes in the same batch: a driver that takes it for the next request
+    # on that id (resubmitted while it drains) has completed a request the device never saw.
+    fault_case("vhost-fault-used-twice", "used-twice", [BROKEN + r".*(completed twice|not outstanding)"]),
+    fault_case("vhost-fault-used-idx-jump", "used-idx-jump", [BROKEN + r"used->idx ahead"]),
+    fault_case("vhost-fault-used-len", "used-len", [BROKEN + r"used length beyond"]),
+    fault_case("vhost-fault-bad-status", "bad-status", [BROKEN + r"status byte"]),
+    # Ordinary I/O errors fail the requests, not the device.
+    fault_case("vhost-fault-ioerr", "ioerr",
+               [r"^BENCH name=%s .*errors=[1-9]\d* first_error=I/O error$" % re.escape(BAD_RUN),
+                bench_failed("I/O error")], reject=[r"^vdb: device broken"]),
+    fault_case("vhost-fault-stall", "stall", [BROKEN + r"watchdog: the device stopped answering"]),
+    # Not even the first request (the benchmark's look for a file system) is answered.
+    fault_case("vhost-fault-stall-at-once", "stall", [BROKEN + r"watchdog: the device stopped answering"],
+               after=0),
+    # Completions without an interrupt: to be named, not waited out a second at a time.
+    fault_case("vhost-fault-no-call", "no-call", [r"^vdb: .*interrupt"]),
+    # Configuration out of range: refused at attach, or at least named.
+    fault_case("vhost-fault-cfg-capacity", "cfg-capacity",
+               [r"^vdb: .*capacity.*(out of range|too large|invalid)"]),
+    fault_case("vhost-fault-cfg-seg-max", "cfg-seg-max", [r"^vdb: virtio device at 00:05\.0 failed: .*seg_max"]),
+    fault_case("vhost-fault-cfg-size-max", "cfg-size-max",
+               [r"^vdb: virtio device at 00:05\.0 failed: .*size_max"]),
+    fault_case("vhost-fault-cfg-blk-size", "cfg-blk-size",
+               [r"^vdb: virtio device at 00:05\.0 failed: .*blk_size"]),
+    # A configuration change to a capacity out of range while requests run.
+    fault_case("vhost-fault-cfg-change", "cfg-change", [r"^vdb: .*capacity.*(out of range|too large|invalid)"]),
+    # No FLUSH offered is a legal write-through device: the file system on it is durable
+    # without FLUSH, and none may reach it. The case passes only when everything does.
+    fault_case("vhost-fault-no-flush", "no-flush",
+               [r"^vdb: virtio-blk at 00:05\.0, .*, writethrough, ",
+                r"^BENCH name=fs:append:50ios:vdb .*errors=0 .*durable=1 wce=0"],
+               cmdline="test=fs bench=fs:append:50ios:vdb,%s" % GOOD_RUN, expect_exit=0,
+               reject=[r"^vdb: device broken", r"FAIL"], check_bad=flush_not_sent),
+]
+
+CASES = qsd_cases(TRANSITIONAL) + qsd_cases(MODERN) + OWN + FAULTS

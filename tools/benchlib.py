@@ -129,6 +129,18 @@ def spec_expectations(spec):
     return want
 
 
+def check_runs(text, specs):
+    """(ok, why): every run in specs printed one sane BENCH line in text (check_bench)."""
+    recs = {r.get("name"): r for r in parse_output(text)}
+    for spec in specs:
+        if spec not in recs:
+            return False, "no BENCH line for %s" % spec
+        probs = check_bench(recs[spec], spec_expectations(spec))
+        if probs:
+            return False, "%s: %s" % (spec, "; ".join(probs))
+    return True, ""
+
+
 def is_fs(row):
     """A file-level run (target=fs), from its BENCH line or, failing that, its spec."""
     if row.get("target"):

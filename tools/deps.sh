@@ -23,6 +23,7 @@ need binutils have objdump
 need python3 have python3
 need qemu-system-x86 have qemu-system-x86_64
 need qemu-utils have qemu-img
+need qemu-system-common have qemu-storage-daemon
 need grub-common have grub-mkrescue
 need grub-pc-bin test -e /usr/lib/grub/i386-pc/moddep.lst
 need xorriso have xorriso

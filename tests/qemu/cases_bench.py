@@ -18,14 +18,7 @@ TINY = ["randwrite:4k:qd4:300ms", "randread:4k:qd1:500ios", "randwrite:64k:qd8:p
 def check_tiny(ctx):
     """Every run printed one sane BENCH line: required keys present, iops > 0,
     p50 <= p99 <= max, ios matching the queue depth and the duration or count."""
-    recs = {r.get("name"): r for r in benchlib.parse_output(ctx.output)}
-    for spec in TINY:
-        if spec not in recs:
-            return False, "no BENCH line for %s" % spec
-        probs = benchlib.check_bench(recs[spec], benchlib.spec_expectations(spec))
-        if probs:
-            return False, "%s: %s" % (spec, "; ".join(probs))
-    return True, ""
+    return benchlib.check_runs(ctx.output, TINY)
 
 
 def check_runner(ctx):

@@ -118,6 +118,8 @@ struct vblk {
 	bool rearm;     /* drains re-arm the completion interrupt (a waiter will sleep) */
 	bool armed;     /* the last drain re-armed every queue's completion interrupt */
 	bool draining;
+	uint32_t silent_wakeups; /* woke with completions waiting whose interrupt never came */
+	bool reading_used; /* vblk_drain_queue() is reading a batch of used entries: done() waits */
 	bool dead;      /* broken, and its reset never completed: it keeps the requests on its rings */
 	struct virtio_blk_config cfg;
 };
@@ -188,11 +190,23 @@ static void vblk_finish(struct vblk *vb, struct blk_req *req)
 	req->done(req);
 }
 
+static void vblk_enqueue(struct blk_req **head, struct blk_req **tail, struct blk_req *req);
+
 static void vblk_part_done(struct vblk *vb, struct blk_req *req, int err)
 {
 	if (err && !req->status)
 		req->status = err;
-	if (--req->drv[VBLK_PARTS] == 0 && req->drv[VBLK_ISSUED] == req->len)
+	if (--req->drv[VBLK_PARTS] != 0 || req->drv[VBLK_ISSUED] != req->len)
+		return;
+	/*
+	 * While a batch of used entries is read, the callbacks wait until it
+	 * is all read: a done() that resubmits at once would reuse a head this
+	 * batch freed, and a device that returned that head twice would then
+	 * complete the new request instead of being caught.
+	 */
+	if (vb->reading_used)
+		vblk_enqueue(&vb->defer_head, &vb->defer_tail, req);
+	else
 		vblk_finish(vb, req);
 }
 
@@ -639,10 +653,12 @@ static bool vblk_drain_queue(struct vblk *vb, struct vblk_queue *q)
 		virtq_disable_cb(vq);
 		struct vblk_tok *t;
 		uint32_t len;
+		vb->reading_used = true;
 		while ((t = virtq_get(vq, &len))) {
 			vb->progress_tsc = rdtsc();
 			vblk_complete(vb, q, t);
 		}
+		vb->reading_used = false;
 		if (vq->broken) {
 			vblk_break(vb, vq->why);
 			return false;
@@ -685,6 +701,7 @@ static void vblk_queue_irq(void *ctx, unsigned queue)
 {
 	struct vblk *vb = ctx;
 	vb->bd.stats.irqs++;
+	vb->silent_wakeups = 0;
 	vblk_drain(vb, queue < vb->nq ? queue : VBLK_ALL_QUEUES); /* VIRTIO_QUEUE_ANY: all */
 }
 
@@ -750,7 +767,14 @@ static void vblk_config_irq(void *ctx)
 	}
 	vblk_config_cache(vb);
 	uint64_t cap, raw;
-	if (vblk_read_capacity(vb, &cap, &raw) == 0 && cap != vb->bd.capacity) {
+	if (vblk_read_capacity(vb, &cap, &raw))
+		return;
+	if (raw > VBLK_MAX_CAPACITY) {
+		/* No disk is that large: the device is not telling the truth (as at attach). */
+		vblk_break(vb, "capacity changed to more than 2^54 sectors: out of range");
+		return;
+	}
+	if (cap != vb->bd.capacity) {
 		printf("%s: capacity changed from %llu to %llu sectors (%llu MiB)\n", vb->bd.name,
 		       (unsigned long long)vb->bd.capacity, (unsigned long long)cap,
 		       (unsigned long long)(cap >> 11));
@@ -828,10 +852,25 @@ static int vblk_wait(struct blk_dev *bd)
 	uint8_t mode = vb->poll ? BLK_WAIT_POLL : bd->wait_mode;
 	uint64_t start = rdtsc();
 	uint64_t spin_end = start + (mode == BLK_WAIT_HYBRID ? vblk_hybrid_spin(vb) : 0);
+	bool woke = false;
 	for (;;) {
 		bool sleep = mode == BLK_WAIT_IRQ || (mode == BLK_WAIT_HYBRID && rdtsc() >= spin_end);
 		vb->rearm = sleep;
 		uint64_t flags = irq_save();
+		/*
+		 * Woken (by the watchdog's timer: the device's own interrupt would
+		 * have drained already) with interrupts armed and completions
+		 * waiting: their interrupt was not sent. Once can be a race with
+		 * one just posted; three wake-ups in a row without any interrupt
+		 * from the device in between is a device that does not send them
+		 * (2.7.7, 2.7.10): said, not waited out a second at a time.
+		 */
+		if (woke && sleep && vb->armed && vb->completions == mark && vblk_any_pending(vb) &&
+		    ++vb->silent_wakeups >= 3) {
+			vblk_break(vb, "completions without an interrupt: the device does not send them");
+			irq_restore(flags);
+			continue;
+		}
 		/*
 		 * Completions the interrupt handler already ran end the wait. A
 		 * sleeper whose interrupts are armed and who sees no used entry
@@ -876,6 +915,7 @@ static int vblk_wait(struct blk_dev *bd)
 		}
 		vb->wait_mark = mark;
 		wait_for_interrupt(vblk_pending, vb);
+		woke = true;
 	}
 }
 
@@ -1093,9 +1133,14 @@ int vblk_attach(struct virtio_dev *vd, const char *name, struct blk_dev **out)
 		err = -EIO;
 		goto out_fail;
 	}
+	if (raw > VBLK_MAX_CAPACITY) {
+		/* 8 EiB: no disk is that large, so nothing it says can be trusted. */
+		why = "capacity beyond 2^54 sectors: out of range";
+		err = -EINVAL;
+		goto out_fail;
+	}
 	if (cap != raw)
-		vblk_config_note(vb, "capacity", raw, cap < VBLK_MAX_CAPACITY ? "not whole blocks: rounded down"
-									    : "beyond 2^54 sectors: 2^54");
+		vblk_config_note(vb, "capacity", raw, "not whole blocks: rounded down");
 	vb->bd.capacity = cap;
 
 	uint16_t ind_max = 0;

@@ -129,7 +129,9 @@ def bench_sane(specs):
 
 # ---- qemu-storage-daemon, transitional and modern-only ----
 
-QSD_BENCH = ["raw:randwrite:4k:qd1:200ios", "raw:randread:4k:qd8:200ios", "raw:flushwrite:4k:qd4:100ios"]
+# Timed, not counted: a fast export finishes 100 I/Os in under 5 ms, which the BENCH
+# line's two-decimal seconds cannot show.
+QSD_BENCH = ["raw:randwrite:4k:qd1:250ms", "raw:randread:4k:qd8:250ms", "raw:flushwrite:4k:qd4:250ms"]
 
 
 def qsd_cases(opts):
@@ -241,14 +243,20 @@ FAULTS = [
                after=0),
     # Completions without an interrupt: to be named, not waited out a second at a time.
     fault_case("vhost-fault-no-call", "no-call", [r"^vdb: .*interrupt"]),
-    # Configuration out of range: refused at attach, or at least named.
+    # A capacity no disk has (2^64 - 1 sectors): refused at attach, saying why.
     fault_case("vhost-fault-cfg-capacity", "cfg-capacity",
-               [r"^vdb: .*capacity.*(out of range|too large|invalid)"]),
-    fault_case("vhost-fault-cfg-seg-max", "cfg-seg-max", [r"^vdb: virtio device at 00:05\.0 failed: .*seg_max"]),
+               [r"^vdb: virtio device at 00:05\.0 failed: capacity beyond 2\^54 sectors: out of range"]),
+    # Limits out of range, as Linux takes them: said once, clamped, and the disk used within
+    # them; the device serves every request right, so the run passes (exit 0) and earns it.
+    fault_case("vhost-fault-cfg-seg-max", "cfg-seg-max",
+               [r"^vdb: device configuration seg_max = 0: no data segment at all: one per request$",
+                r"^BENCH name=%s .*errors=0" % re.escape(BAD_RUN)], expect_exit=0),
     fault_case("vhost-fault-cfg-size-max", "cfg-size-max",
-               [r"^vdb: virtio device at 00:05\.0 failed: .*size_max"]),
+               [r"^vdb: device configuration size_max = 1: below one sector: 512-byte segments$",
+                r"^BENCH name=%s .*errors=0" % re.escape(BAD_RUN)], expect_exit=0),
     fault_case("vhost-fault-cfg-blk-size", "cfg-blk-size",
-               [r"^vdb: virtio device at 00:05\.0 failed: .*blk_size"]),
+               [r"^vdb: device configuration blk_size = 3000: not a power of two",
+                r"^BENCH name=%s .*errors=0" % re.escape(BAD_RUN)], expect_exit=0),
     # A configuration change to a capacity out of range while requests run.
     fault_case("vhost-fault-cfg-change", "cfg-change", [r"^vdb: .*capacity.*(out of range|too large|invalid)"]),
     # No FLUSH offered is a legal write-through device: the file system on it is durable

@@ -323,6 +323,7 @@ struct vqt {
 	uint64_t submitted, completed, kicks, interrupts_taken;
 	uint64_t since_qd;
 	unsigned period; /* queue depth periods so far */
+	unsigned irq_seen;   /* the interrupt count the driver sleeps on */
 	int64_t progress_ns; /* time of the last completion */
 	uint8_t *done;       /* per serial: completed as seen by the driver */
 	uint64_t rng;
@@ -1001,10 +1002,19 @@ static bool drv_stuck(struct vqt *t, bool polling)
 {
 	if (__atomic_load_n(&t->failed, __ATOMIC_ACQUIRE))
 		return true;
+	/*
+	 * The device blocks under kick.lock after everything it did before
+	 * (completions, interrupts), so under that lock we also see all of it.
+	 * Asleep, it is stuck for good unless it left us something: an
+	 * interrupt posted since we began to wait, or (polling) completions
+	 * not taken yet. Both read here, after its block: the wait loop's own
+	 * look at the interrupt count may predate a post made just before the
+	 * device went to sleep.
+	 */
 	pthread_mutex_lock(&t->kick.lock);
 	bool device_asleep = t->kick.blocked && event_seq(&t->kick) == t->kick.blocked_on;
-	/* Polling: asleep with completions we have not taken yet is not stuck. */
-	if (device_asleep && !(polling && virtq_pending(&t->vq))) {
+	bool left_us_work = polling ? virtq_pending(&t->vq) : event_seq(&t->irq) != t->irq_seen;
+	if (device_asleep && !left_us_work) {
 		drv_diagnose_lost(t, polling ? "a completion (polling)" : "an interrupt");
 		pthread_mutex_unlock(&t->kick.lock);
 		return true;
@@ -1053,6 +1063,7 @@ static int drv_run_irq(struct vqt *t)
 	while (t->completed < t->requests) {
 		/* The interrupt count before re-arming: one for anything the re-check misses comes after. */
 		unsigned seen = event_seq(&t->irq);
+		t->irq_seen = seen;
 		if (!virtq_enable_cb(&t->vq)) {
 			if (!event_wait(&t->irq, seen, drv_stuck_irq, t))
 				return -1;

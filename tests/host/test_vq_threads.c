@@ -279,6 +279,7 @@ struct vqt_case {
 
 struct vqt_held {
 	struct vqt_req *req;
+	uint64_t serial; /* from the header, read once when taken */
 	uint16_t id;    /* split: head descriptor; packed: buffer ID */
 	uint16_t ndesc; /* ring descriptors the chain took */
 	bool write;
@@ -375,7 +376,7 @@ struct vqt_seen_buf {
 /*
  * A chain of three buffers read from the ring: header, data, status of one
  * pool request, with the header naming a request issued and not completed.
- * Fills h->req, h->write.
+ * Fills h->req, h->serial, h->write.
  */
 static bool dev_check_chain(struct vqt *t, const struct vqt_seen_buf b[3], struct vqt_held *h)
 {
@@ -425,6 +426,7 @@ static bool dev_check_chain(struct vqt *t, const struct vqt_seen_buf b[3], struc
 		return false;
 	}
 	h->req = r;
+	h->serial = serial;
 	h->write = write;
 	return true;
 }
@@ -433,12 +435,11 @@ static bool dev_check_chain(struct vqt *t, const struct vqt_seen_buf b[3], struc
 static uint32_t dev_execute(struct vqt *t, const struct vqt_held *h)
 {
 	struct vqt_req *r = h->req;
-	uint64_t serial = r->hdr.serial;
 	if (!h->write)
 		for (unsigned i = 0; i < 64; i++)
-			r->data[i] = vqt_word(serial, false, i);
+			r->data[i] = vqt_word(h->serial, false, i);
 	r->status = VQT_STATUS_OK;
-	t->dev.done[serial] = 1;
+	t->dev.done[h->serial] = 1;
 	return h->write ? 1 : (uint32_t)sizeof(r->data) + 1;
 }
 
@@ -501,6 +502,7 @@ static bool split_take(struct vqt *t)
 			b[k] = (struct vqt_seen_buf){x->addr, x->len, x->flags};
 			i = x->next;
 		}
+		h.ndesc = 3;
 	}
 	if (!dev_check_chain(t, b, &h))
 		return false;

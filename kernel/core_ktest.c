@@ -109,20 +109,21 @@ KTEST(timer)
 	printf("timer: udelay(10000) took %llu us by TSC, %llu us by PIT\n", (unsigned long long)tsc_us,
 	       (unsigned long long)pit_us);
 	/*
-	 * A delay waits at least its time, by both clocks, and the two clocks
-	 * agree on how long it took. No upper bound on the delay itself: under
-	 * TCG on a loaded host the vCPU may sit out a whole host time slice in
-	 * it (22 ms were seen), and that stretches both clocks alike; a wrongly
-	 * calibrated TSC shows as the clocks disagreeing.
+	 * No upper bound on the delay: under TCG on a loaded host the vCPU may
+	 * sit out whole host time slices (22 ms were seen for 10 ms). What is
+	 * checked holds whatever the host does: the delay lasts at least 10 ms
+	 * by the PIT, an independent clock (a TSC taken for slower than it is
+	 * would cut it short); and the PIT, which measures a part of the TSC's
+	 * interval, never sees more time than the TSC does (a TSC taken for
+	 * faster than it is would stretch the delay and undercount it).
 	 */
 	if (tsc_us < 9000)
 		KTEST_FAIL("udelay(10 ms) measured %llu us by TSC", (unsigned long long)tsc_us);
 	if (pit_us < 9000)
 		KTEST_FAIL("udelay(10 ms) measured %llu us by PIT", (unsigned long long)pit_us);
-	uint64_t diff = tsc_us > pit_us ? tsc_us - pit_us : pit_us - tsc_us;
-	if (diff > pit_us / 10 + 1000)
-		KTEST_FAIL("the TSC says %llu us, the PIT %llu us: calibration off", (unsigned long long)tsc_us,
-			   (unsigned long long)pit_us);
+	if (pit_us > tsc_us + tsc_us / 10 + 1000)
+		KTEST_FAIL("the PIT saw %llu us inside the TSC's %llu us: calibration off",
+			   (unsigned long long)pit_us, (unsigned long long)tsc_us);
 	uint64_t n0 = time_ns();
 	udelay(1000);
 	uint64_t dn = time_ns() - n0;

@@ -2,7 +2,7 @@
  * The command line: space-separated key=value words from GRUB's multiboot2
  * command line. Keys are declared with CMDLINE_KEY next to the code that
  * reads them; a word whose key nobody declared, or whose value its key's
- * validator rejects, is an error that ends the run (DESIGN.md: unknown keys
+ * validator rejects, is an error that ends the run (README, Command line: unknown keys
  * are an error, not ignored). A key may be given more than once: readers
  * that want one value take the last, readers of lists (bench=) walk them all.
  */

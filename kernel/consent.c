@@ -1,5 +1,5 @@
 /*
- * Destruction needs consent (DESIGN.md): raw writes that would overwrite a
+ * Destruction needs consent (README, Command line): raw writes that would overwrite a
  * disk run only when it holds nothing that looks like a quillfs (a valid
  * superblock, or one this kernel refuses: another format version, a damaged one),
  * or when the command line says overwrite=1.

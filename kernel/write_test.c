@@ -5,7 +5,7 @@
  *   raw  LBA-stamped sectors (drivers/blk/blkpattern.h) over the first
  *        WRITE_RAW_REGION bytes of vda, 64 KiB requests, 32 in flight, a
  *        FLUSH, then read back and check every sector. Runs only when the
- *        disk holds no quillfs or overwrite=1 is given (DESIGN.md:
+ *        disk holds no quillfs or overwrite=1 is given (README:
  *        destruction needs consent).
  *   fs   quillfs on vda (made when the disk holds none): a tree of files of
  *        odd sizes under /writetest, synced, unmounted, mounted again, read

@@ -22,7 +22,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 
-# Keys every BENCH line carries (DESIGN.md, issue 5), and those that are numbers.
+# Keys every BENCH line carries (README, Benchmark runs), and those that are numbers.
 REQUIRED = ("name", "target", "dev", "op", "bs", "qd", "mode", "ios", "secs", "iops", "mibps",
             "p50_us", "p99_us", "p999_us", "max_us", "kicks_per_io", "irqs_per_io", "avg_batch",
             "busy_ns_per_io", "errors")
@@ -512,7 +512,8 @@ INSN_MARK = re.compile(r"^insncount mark (\d+) insns (\d+)\s*$")
 # its interrupt and its completion take more than 20 instructions per I/O; a million
 # means the marks bracket something else).
 INSN_SANE = (20, 1000000)
-# ../shared/PERFORMANCE.md, "Cost without noise": (guest, QD1, QD32), randwrite 4k.
+# Reference guests counted on this machine kind (QEMU 7.2, TCG, a plugin like insncount,
+# two boots of N and 2N 4 KiB random writes, the difference over N): (guest, QD1, QD32).
 INSN_REFERENCE = (("a bare interrupt-driven guest (no OS, 3 descriptors, INTx)", 202, 94),
                   ("Linux's virtio_ring + virtio_blk + virtio_pci alone", 931, 885),
                   ("Linux 6.1 + fio (io_uring), whole guest", 20554, 13110))
@@ -577,7 +578,7 @@ def _thousands(v):
 
 def insn_section(rows, note=None):
     """summary.md's instructions-per-I/O table: Quill's randwrite 4k irq at QD1 and QD32 per
-    configuration of the plugin boots, then ../shared/PERFORMANCE.md's reference figures;
+    configuration of the plugin boots, then the reference guests' figures (INSN_REFERENCE);
     then the fsync'd 4 KiB file write's instructions per operation."""
     if not rows and not note:
         return []
@@ -605,7 +606,7 @@ def insn_section(rows, note=None):
     L += ["| guest | QD1 | QD32 |", "|---|---:|---:|"]
     for cfg, by_qd in pts.items():
         L.append("| Quill, %s | %s | %s |" % (cfg, cell(by_qd.get(1, [])), cell(by_qd.get(32, []))))
-    L += ["| *reference (../shared/PERFORMANCE.md, two boots of N and 2N writes):* | | |"]
+    L += ["| *reference guests (same machine kind, two boots of N and 2N writes):* | | |"]
     for guest, qd1, qd32 in INSN_REFERENCE:
         L.append("| %s | %s | %s |" % (guest, _thousands(qd1), _thousands(qd32)))
     fsync = {}

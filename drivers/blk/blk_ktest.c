@@ -244,7 +244,7 @@ static int blkt_need_disk(char *reason, size_t reason_len)
 	return 0;
 }
 
-/* Destruction needs consent (DESIGN.md): no quillfs on the disk, or overwrite=1. */
+/* Destruction needs consent (README, Command line): no quillfs on the disk, or overwrite=1. */
 static int blkt_consent(struct blk_dev *bd, char *reason, size_t reason_len)
 {
 	if (!consent_overwrite(bd, "blk"))

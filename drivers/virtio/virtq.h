@@ -216,7 +216,7 @@ bool virtq_packed_enable_cb(struct virtq *vq);
 /*
  * For virtq.c and virtq_packed.c: every access to a ring word the device also
  * touches is one aligned access of exactly that width, never split or merged
- * by the compiler (DESIGN.md: a torn index reads as a flood of completions).
+ * by the compiler (a torn index reads as a flood of completions).
  */
 #define virtq_ring_load16(p) __atomic_load_n((p), __ATOMIC_RELAXED)
 #define virtq_ring_load32(p) __atomic_load_n((p), __ATOMIC_RELAXED)

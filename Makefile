@@ -26,7 +26,7 @@ endif
 KERNEL_LDFLAGS := -nostdlib -static -no-pie -Wl,--build-id=none -Wl,-z,max-page-size=0x1000 \
 	-Wl,-T,linker.ld -Wl,-Map,$(BUILD)/kernel.map
 
-KERNEL_SRCS := $(sort $(wildcard arch/x86_64/*.S arch/x86_64/*.c kernel/*.c \
+KERNEL_SRCS := $(sort $(wildcard arch/x86_64/*.S arch/x86_64/*.c kernel/*.c kernel/jobs/*.c \
 	drivers/*.c drivers/*/*.c fs/*.c))
 KERNEL_SRCS := $(filter-out $(KERNEL_EXCLUDE),$(KERNEL_SRCS))
 KERNEL_OBJS := $(patsubst %,$(BUILD)/k/%.o,$(KERNEL_SRCS))

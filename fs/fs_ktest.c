@@ -12,6 +12,7 @@
 #ifdef QUILL_KERNEL
 #include "fs/fs_int.h"
 #include "fs/csum_vectors.h"
+#include "kernel/jobs/jobs.h" /* an in-kernel test: a job (fs_mount_job) */
 
 CMDLINE_KEY(fs_format, "fs.format", cmdline_valid_bool,
 	    "1: test=fs may format vda even when it holds a quillfs (destroys it)");

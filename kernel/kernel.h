@@ -187,26 +187,6 @@ struct ktest {
 /* Runs tests named in the comma list ("all" for every non-explicit one); returns failures. */
 int ktest_run(const char *list);
 
-/* ---- consent.c ---- */
-struct blk_dev;
-/* May raw writes overwrite dev? True when it holds no quillfs or overwrite=1 was given; else says why. */
-bool consent_overwrite(struct blk_dev *dev, const char *what);
-/*
- * Make a quillfs on dev unless it holds a mountable one: 0 when dev then
- * holds one. -EPERM when it holds one this kernel cannot mount (another version,
- * damaged) and overwrite=1 was not given, -ENOSPC when dev is too small
- * (each said on the console), or the format's error.
- */
-int consent_format_if_absent(struct blk_dev *dev, const char *what);
-
-/* ---- fsmount.c ---- */
-struct qfs;
-struct qfs_mount_opts;
-/*
- * qfs_mount() for a job named `what` that says on the console what a
- * recovery after a crash did: what it applied, read and how long it took.
- */
-int fs_mount_job(struct blk_dev *dev, const struct qfs_mount_opts *opts, struct qfs **out, const char *what);
 
 /* ---- main.c ---- */
 extern char kernel_start[], kernel_end[];

@@ -11,7 +11,7 @@
 #include "drivers/drivers.h"
 #include "kernel/bootinfo.h"
 #include "kernel/kernel.h"
-#include "kernel/jobs.h"
+#include "kernel/jobs/jobs.h"
 
 #define LOW_MEMORY_END (1ull << 20) /* BIOS, EBDA, VGA: never handed out */
 

@@ -28,7 +28,7 @@ REQUIRED = ("name", "target", "dev", "op", "bs", "qd", "mode", "ios", "secs", "i
             "busy_ns_per_io", "errors")
 NUMERIC = ("bs", "qd", "ios", "secs", "iops", "mibps", "p50_us", "p99_us", "p999_us", "max_us",
            "kicks_per_io", "irqs_per_io", "avg_batch", "busy_ns_per_io", "errors")
-# File-level runs (target=fs) add these (kernel/bench_fs.c); fill runs add FILL_KEYS.
+# File-level runs (target=fs) add these (kernel/jobs/bench_fs.c); fill runs add FILL_KEYS.
 FS_REQUIRED = ("dev_ios", "dev_bytes", "wa", "durable", "wce", "fsync_every", "files")
 FILL_KEYS = ("fill_pct", "used_pct", "cleaned_segs")
 FS_OPS = ("smallfiles", "append", "create", "fill")
@@ -89,7 +89,7 @@ def parse_size(s):
 
 def spec_expectations(spec):
     """What one run in bench= syntax asks for: {op, mode, bs, qd, and time_ms or ios},
-    with the kernel's defaults (kernel/bench_spec.c: randwrite, irq, 4k, qd1, 2s); a
+    with the kernel's defaults (kernel/jobs/bench_spec.c: randwrite, irq, 4k, qd1, 2s); a
     file-level run (fs:...) adds target "fs", fsync_every (default 1) and fill_pct."""
     want = {"op": "randwrite", "mode": "irq", "bs": 4096, "qd": 1, "time_ms": 2000}
     fs = {}
@@ -540,14 +540,14 @@ def parse_insn_log(text):
 
 def insns_per_run(recs, text):
     """Guest instructions of each BENCH line in recs (a boot's, in order) from the plugin's
-    log: the kernel marks a run's start and end (bench_insn_mark(): kernel/bench.c, and the
-    timed part of a file-level run in kernel/bench_fs.c), so marks 2k and 2k+1 bracket the
+    log: the kernel marks a run's start and end (bench_insn_mark(): kernel/jobs/bench.c, and the
+    timed part of a file-level run in kernel/jobs/bench_fs.c), so marks 2k and 2k+1 bracket the
     k-th BENCH line that is not a FAIL. Returns a list
     aligned with recs of (instructions, instructions per I/O) or None, and the problems;
     when the marks do not pair up with the lines, no figure at all (never a guess)."""
     out = [None] * len(recs)
     marks, probs = parse_insn_log(text)
-    # File-level runs mark their timed part too (kernel/bench_fs.c): one operation = one I/O.
+    # File-level runs mark their timed part too (kernel/jobs/bench_fs.c): one operation = one I/O.
     raw = [i for i, r in enumerate(recs) if not r.get("fail")]
     if probs:
         return out, probs

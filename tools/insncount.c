@@ -6,7 +6,7 @@
  *                      -d plugin -D insn.log ...
  *
  * Every time the instruction at ADDR (a guest virtual address: Quill's
- * bench_insn_mark(), see kernel/bench.c) executes, one line goes to QEMU's
+ * bench_insn_mark(), see kernel/jobs/bench.c) executes, one line goes to QEMU's
  * log: "insncount mark N insns TOTAL". The difference between two marks is
  * what the guest executed between them, whatever the host was doing: a
  * figure that does not move from run to run the way wall-clock time does.

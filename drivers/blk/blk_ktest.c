@@ -39,6 +39,7 @@
 #include "drivers/blk/blk.h"
 #include "drivers/blk/blkpattern.h"
 #include "drivers/blk/virtio_blk.h"
+#include "kernel/jobs/jobs.h" /* an in-kernel test: a job, with its consent */
 #include "kernel/kernel.h"
 
 #define BLKT_QD 32

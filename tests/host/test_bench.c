@@ -2,8 +2,8 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#include "kernel/bench.h"
-#include "kernel/hist.h"
+#include "kernel/jobs/bench.h"
+#include "kernel/jobs/hist.h"
 #include "kernel/rng.h"
 #include "tests/host/hosttest.h"
 

@@ -2,7 +2,7 @@
  * bench= syntax: runs separated by commas, tokens within a run by colons.
  * Built into the kernel and into host tests (tests/host/test_bench.c).
  */
-#include "kernel/bench.h"
+#include "kernel/jobs/bench.h"
 
 #ifdef QUILL_HOST
 #include <errno.h>

@@ -6,6 +6,7 @@
  */
 #include "drivers/blk/blk.h"
 #include "fs/fs.h"
+#include "kernel/jobs/jobs.h"
 #include "kernel/kernel.h"
 
 CMDLINE_KEY(overwrite, "overwrite", cmdline_valid_bool,

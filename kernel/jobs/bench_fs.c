@@ -19,8 +19,9 @@
 #include "arch/x86_64/arch.h"
 #include "drivers/blk/blk.h"
 #include "fs/fs.h"
-#include "kernel/bench.h"
-#include "kernel/hist.h"
+#include "kernel/jobs/bench.h"
+#include "kernel/jobs/hist.h"
+#include "kernel/jobs/jobs.h"
 #include "kernel/kernel.h"
 #include "kernel/rng.h"
 

@@ -1,5 +1,5 @@
 /* Percentiles from the log-linear histogram (hist.h). Also built for host tests. */
-#include "kernel/hist.h"
+#include "kernel/jobs/hist.h"
 
 #ifdef QUILL_HOST
 #include <string.h>

@@ -16,7 +16,8 @@
 #include "drivers/blk/blk.h"
 #include "drivers/blk/blkpattern.h"
 #include "fs/fs.h"
-#include "kernel/bench.h"
+#include "kernel/jobs/bench.h"
+#include "kernel/jobs/jobs.h"
 #include "kernel/kernel.h"
 
 #define WRITE_RAW_REGION (64ull << 20)

@@ -6,6 +6,7 @@
 #include "arch/x86_64/arch.h"
 #include "drivers/blk/blk.h"
 #include "fs/fs.h"
+#include "kernel/jobs/jobs.h"
 #include "kernel/kernel.h"
 
 int fs_mount_job(struct blk_dev *dev, const struct qfs_mount_opts *opts, struct qfs **out, const char *what)

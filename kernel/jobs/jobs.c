@@ -12,8 +12,8 @@
  *   without one   every in-kernel test that needs no consent (test=all)
  */
 #include "drivers/blk/blk.h"
-#include "kernel/bench.h"
-#include "kernel/jobs.h"
+#include "kernel/jobs/bench.h"
+#include "kernel/jobs/jobs.h"
 #include "kernel/kernel.h"
 
 /*
